@@ -238,3 +238,29 @@ type Event struct {
 	CompletedUS int64     `json:"completed_us,omitempty"`
 	AtUS        int64     `json:"at_us"`
 }
+
+// Event renders the task as the event of its current state, observed at.
+func (t *Task) Event(at time.Time) Event {
+	e := Event{ID: t.ID, Role: t.Role, Priority: t.Priority, State: t.State, Attempts: t.Attempts,
+		WorkerID: t.WorkerID, Stage: t.Stage, Error: t.LastError,
+		CreatedUS: t.CreatedAt.UnixMicro(), AtUS: at.UnixMicro()}
+	if t.PipelineID != nil {
+		e.PipelineID = t.PipelineID.String()
+	}
+	if t.StartedAt != nil {
+		e.StartedUS = t.StartedAt.UnixMicro()
+	}
+	if t.CompletedAt != nil {
+		e.CompletedUS = t.CompletedAt.UnixMicro()
+	}
+	return e
+}
+
+// Events renders tasks as events observed at.
+func Events(ts []Task, at time.Time) []Event {
+	out := make([]Event, len(ts))
+	for i := range ts {
+		out[i] = ts[i].Event(at)
+	}
+	return out
+}
