@@ -1,0 +1,199 @@
+import { useCallback, useMemo, useState } from 'react'
+import { ROLES, STATES, type Role, type TaskEvent, type TaskState } from './api/types'
+import * as tasksApi from './api/tasks'
+import * as pipelinesApi from './api/pipelines'
+import * as deadApi from './api/dead'
+import * as admissionApi from './api/admission'
+import * as simulateApi from './api/simulate'
+import { count, ms, rate } from './lib/format'
+import type { StreamConfig } from './stream/config'
+import { columnTotal, isIdle, type MeshState } from './stream/reducer'
+import { depthOf } from './stream/stats'
+import type { SocketFactory } from './stream/socket'
+import { useMeshStream } from './stream/useMeshStream'
+import { Board, NO_FILTER, type BoardFilter, type ColumnAggregate } from './components/Board'
+import { BoardToolbar, type ViewMode } from './components/BoardToolbar'
+import { ControlPanel, errorText, type ControlActions } from './components/ControlPanel'
+import { DeadLetters, type DeadActions } from './components/DeadLetters'
+import { KpiStrip } from './components/KpiStrip'
+import { TaskDrawer, type DrawerActions } from './components/TaskDrawer'
+import { TimeChart, type ChartSeries } from './components/TimeChart'
+import { TopBar } from './components/TopBar'
+import { WorkersPanel } from './components/WorkersPanel'
+
+/** Everything the UI asks of the HTTP API (tests pass fakes). */
+export interface ApiBundle {
+  control: ControlActions
+  drawer: DrawerActions
+  dead: DeadActions
+  setAdmission: (paused: boolean) => Promise<boolean>
+}
+
+export const defaultApi: ApiBundle = {
+  control: { submitTask: tasksApi.submitTask, startPipeline: pipelinesApi.startPipeline, simulate: simulateApi.simulate },
+  drawer: { getTask: tasksApi.getTask, requeueDead: deadApi.requeueDead, purgeDead: deadApi.purgeDead },
+  dead: {
+    listDead: deadApi.listDead,
+    requeueDead: deadApi.requeueDead,
+    requeueAllDead: deadApi.requeueAllDead,
+    purgeDead: deadApi.purgeDead,
+    purgeAllDead: deadApi.purgeAllDead,
+  },
+  setAdmission: admissionApi.setAdmission,
+}
+
+export interface AppProps {
+  config: StreamConfig
+  api?: ApiBundle
+  socketFactory?: SocketFactory
+}
+
+const SPARK_SECONDS = 60
+
+function findEvent(st: MeshState, id: string): TaskEvent | undefined {
+  for (const s of STATES) {
+    const ev = st.columns[s].get(id)
+    if (ev) return ev
+  }
+  return undefined
+}
+
+function aggregatesOf(st: MeshState): Record<TaskState, ColumnAggregate> {
+  const depthBy = (f: (r: Role) => number): Record<Role, number> => ({ ARCHITECT: f('ARCHITECT'), DEVELOPER: f('DEVELOPER'), QA: f('QA') })
+  const perRole: Record<TaskState, Record<Role, number>> = {
+    pending: depthBy((r) => depthOf(st.stats, r).pending),
+    active: depthBy((r) => depthOf(st.stats, r).active),
+    completed: depthBy((r) => st.counters.byRole[r].completed),
+    failed: depthBy((r) => depthOf(st.stats, r).delayed),
+    dead: depthBy((r) => depthOf(st.stats, r).dead),
+  }
+  const out = {} as Record<TaskState, ColumnAggregate>
+  for (const s of STATES) {
+    const series = st.series.byState[s]
+    out[s] = {
+      spark: series.slice(Math.max(0, series.length - SPARK_SECONDS)),
+      perRole: perRole[s],
+      perRoleLabel: s === 'completed' ? 'seen this session, by role' : 'now, by role',
+    }
+  }
+  return out
+}
+
+export function App({ config, api = defaultApi, socketFactory }: AppProps) {
+  const { state, status, reconnectNow } = useMeshStream(config, socketFactory)
+  const [view, setView] = useState<ViewMode>('auto')
+  const [filter, setFilter] = useState<BoardFilter>(NO_FILTER)
+  const [openId, setOpenId] = useState<string | null>(null)
+  const [admissionBusy, setAdmissionBusy] = useState(false)
+  const [pausedOverride, setPausedOverride] = useState<boolean | null>(null)
+  const [banner, setBanner] = useState<string | null>(null)
+
+  const nowSec = Math.floor(state.clockMs / 1000) * 1000
+  const idle = isIdle(state)
+  const aggregate = view === 'aggregate' || (view === 'auto' && state.highTraffic)
+  const paused = pausedOverride ?? state.stats.admission.paused
+
+  const totals = useMemo(() => {
+    const t = {} as Record<TaskState, number>
+    for (const s of STATES) t[s] = columnTotal(state, s)
+    return t
+  }, [state.columns, state.stats])
+  const aggregates = useMemo(() => aggregatesOf(state), [state.series, state.stats, state.counters.byRole])
+
+  const throughput = useMemo<ChartSeries[]>(
+    () => [
+      { name: 'completed/s', values: state.series.completed, stroke: '#34d399', format: rate, area: true },
+      { name: 'submitted/s', values: state.series.submitted, stroke: '#60a5fa', format: rate },
+      { name: 'events/s', values: state.series.events, stroke: '#a78bfa', format: rate },
+    ],
+    [state.series],
+  )
+  const latency = useMemo<ChartSeries[]>(
+    () => [
+      { name: 'p50', values: state.series.p50, stroke: '#38bdf8', format: ms, area: true },
+      { name: 'p99', values: state.series.p99, stroke: '#fbbf24', format: ms },
+    ],
+    [state.series],
+  )
+
+  const onOpen = useCallback((id: string) => setOpenId(id), [])
+  const onClose = useCallback(() => setOpenId(null), [])
+
+  const toggleAdmission = async () => {
+    setAdmissionBusy(true)
+    setBanner(null)
+    try {
+      setPausedOverride(await api.setAdmission(!paused))
+    } catch (err) {
+      setBanner(`Admission: ${errorText(err)}`)
+    } finally {
+      setAdmissionBusy(false)
+    }
+  }
+  // The stream's stats win once they agree with what the operator set.
+  if (pausedOverride !== null && state.stats.admission.paused === pausedOverride && state.synced) {
+    setPausedOverride(null)
+  }
+
+  const deadTotal = ROLES.reduce((a, r) => a + depthOf(state.stats, r).dead, 0)
+
+  return (
+    <div className="min-h-screen">
+      <TopBar
+        status={status}
+        nowMs={state.clockMs}
+        dropped={state.counters.dropped}
+        paused={paused}
+        admission={state.stats.admission.state}
+        admissionBusy={admissionBusy}
+        highTraffic={aggregate}
+        onRetry={reconnectNow}
+        onToggleAdmission={() => void toggleAdmission()}
+        onLookup={onOpen}
+      />
+      <main className="mx-auto flex max-w-[1800px] flex-col gap-4 px-4 py-4 sm:px-6">
+        {banner && (
+          <div className="rounded-md border border-rose-800/60 bg-rose-950/40 px-3 py-2 text-sm text-rose-200" role="alert">
+            {banner}
+          </div>
+        )}
+        {!state.synced && status.kind !== 'open' && (
+          <div className="rounded-md border border-slate-800 bg-slate-900/60 px-3 py-2 text-sm text-slate-400" role="status">
+            Waiting for the mesh… the dashboard connects to <span className="font-mono text-slate-300">/ws</span> and fills in from the first snapshot.
+          </div>
+        )}
+        <KpiStrip stats={state.stats} series={state.series} idle={idle} />
+        <div className="grid grid-cols-1 gap-4 xl:grid-cols-[minmax(0,1fr)_22rem]">
+          <section className="panel flex min-w-0 flex-col gap-3 p-4" aria-label="Task board">
+            <div className="flex items-baseline justify-between gap-3">
+              <h2 className="text-sm font-semibold text-slate-200">Task board</h2>
+              <span className="text-[11px] text-slate-500">
+                newest first · {config.visiblePerColumn} cards per column · {count(state.counters.events)} events seen
+              </span>
+            </div>
+            <BoardToolbar filter={filter} onFilter={setFilter} view={view} onView={setView} highTraffic={aggregate} threshold={config.reducer.highTrafficAt} />
+            <Board columns={state.columns} totals={totals} aggregates={aggregates} aggregate={aggregate} visible={config.visiblePerColumn} filter={filter} nowMs={nowSec} onOpen={onOpen} />
+          </section>
+          <div className="flex min-w-0 flex-col gap-4">
+            <ControlPanel actions={api.control} onOpenTask={onOpen} />
+            <WorkersPanel workers={state.workers} nowMs={nowSec} />
+          </div>
+        </div>
+        <div className="grid grid-cols-1 gap-4 lg:grid-cols-2">
+          <TimeChart title="Throughput" series={throughput} seconds={state.series.events.length} axis={rate} />
+          <TimeChart title="End-to-end latency" series={latency} seconds={state.series.events.length} axis={ms} />
+        </div>
+        <DeadLetters actions={api.dead} total={deadTotal} nowMs={nowSec} onOpen={onOpen} />
+        <footer className="flex flex-wrap gap-x-4 gap-y-1 pb-4 font-mono text-[11px] text-slate-600">
+          <span>{config.flushMs > 0 ? `flush every ${config.flushMs} ms` : 'per-event rendering (baseline)'}</span>
+          <span>frames {count(state.counters.frames)}</span>
+          <span>snapshots {state.counters.snapshots}</span>
+          <span>connects {status.connects}</span>
+          <span>kept ≤ {config.reducer.cap}/column</span>
+          <span>seq {state.counters.seq}</span>
+        </footer>
+      </main>
+      {openId !== null && <TaskDrawer key={openId} id={openId} live={findEvent(state, openId)} actions={api.drawer} onClose={onClose} />}
+    </div>
+  )
+}
