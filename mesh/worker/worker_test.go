@@ -3,6 +3,8 @@ package worker_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"os"
 
 	"io"
 	"log/slog"
@@ -24,7 +26,17 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/jackc/pgx/v5/pgxpool.(*Pool).backgroundHealthCheck"))
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	if code == 0 {
+		if err := goleak.Find(goleak.IgnoreTopFunction("github.com/jackc/pgx/v5/pgxpool.(*Pool).backgroundHealthCheck")); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // bundle is one test's isolated mesh: its own key prefix and schema.
@@ -158,6 +170,31 @@ func (b *bundle) waitAll(t testing.TB, want int, within time.Duration) map[uuid.
 		return true
 	}, "all %d tasks terminal (have %d: %v)", want, len(got), countStates(got))
 	return got
+}
+
+// waitSettled waits until no task is pending, active or failed — a cheap
+// index-only count, for benchmarks that must not load PostgreSQL while
+// measuring it.
+func (b *bundle) waitSettled(t testing.TB, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		c, err := b.s.Counts(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		open := int64(0)
+		for _, byState := range c {
+			open += byState[task.Pending] + byState[task.Active] + byState[task.Failed]
+		}
+		if open == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d tasks still open after %s", open, within)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a count; nothing to signal on
+	}
 }
 
 func countStates(m map[uuid.UUID]task.Task) map[task.State]int {
