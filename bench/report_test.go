@@ -146,6 +146,11 @@ func TestReportGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "report.md", md.String())
+	var js bytes.Buffer
+	if err := r.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "synthetic.json", js.String())
 	plots := Plots(r)
 	if len(plots) != 4 {
 		t.Fatalf("%d plots, want latency, timeline, rss, search", len(plots))
