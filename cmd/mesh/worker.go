@@ -45,7 +45,9 @@ func (f *workerFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.flushers, "flushers", worker.DefaultFlushers, "finish statements in flight at once")
 	fs.DurationVar(&f.lease, "lease", worker.DefaultLeaseTTL, "lease: claims of a worker silent this long are reaped")
 	fs.DurationVar(&f.heartbeat, "heartbeat", worker.DefaultHeartbeatInterval, "heartbeat interval (shorter than --lease)")
-	fs.DurationVar(&f.shutdown, "shutdown-timeout", worker.DefaultShutdownTimeout, "how long in-flight work may finish after SIGTERM")
+	if fs.Lookup("shutdown-timeout") == nil { // mesh dev shares the producer's
+		fs.DurationVar(&f.shutdown, "shutdown-timeout", worker.DefaultShutdownTimeout, "how long in-flight work may finish after SIGTERM")
+	}
 	fs.DurationVar(&f.retryBase, "retry-base", worker.DefaultRetryBase, "first retry backoff (doubles per attempt, with jitter)")
 	fs.DurationVar(&f.retryMax, "retry-max", worker.DefaultRetryMax, "longest retry backoff")
 	fs.StringVar(&f.rssLimit, "rss-limit", envOr("MESH_RSS_LIMIT", "512MiB"), "RSS at which HealthScore reaches 0 (env MESH_RSS_LIMIT)")
