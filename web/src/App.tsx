@@ -58,22 +58,33 @@ function findEvent(st: MeshState, id: string): TaskEvent | undefined {
   return undefined
 }
 
-function aggregatesOf(st: MeshState): Record<TaskState, ColumnAggregate> {
-  const depthBy = (f: (r: Role) => number): Record<Role, number> => ({ ARCHITECT: f('ARCHITECT'), DEVELOPER: f('DEVELOPER'), QA: f('QA') })
+function aggregatesOf(st: MeshState, idle: boolean): Record<TaskState, ColumnAggregate> {
+  const by = (f: (r: Role) => number): Record<Role, number> => ({ ARCHITECT: f('ARCHITECT'), DEVELOPER: f('DEVELOPER'), QA: f('QA') })
+  const stats = st.stats
   const perRole: Record<TaskState, Record<Role, number>> = {
-    pending: depthBy((r) => depthOf(st.stats, r).pending),
-    active: depthBy((r) => depthOf(st.stats, r).active),
-    completed: depthBy((r) => st.counters.byRole[r].completed),
-    failed: depthBy((r) => depthOf(st.stats, r).delayed),
-    dead: depthBy((r) => depthOf(st.stats, r).dead),
+    pending: by((r) => depthOf(stats, r).pending),
+    active: by((r) => depthOf(stats, r).active),
+    completed: by((r) => st.counters.byRole[r].completed),
+    failed: by((r) => depthOf(stats, r).delayed),
+    dead: by((r) => depthOf(stats, r).dead),
+  }
+  const inflight = st.workers.reduce((a, w) => a + w.inflight, 0)
+  const notes: Record<TaskState, string> = {
+    pending: `${rate(idle ? 0 : stats.rates.submitted_per_s)}/s submitted`,
+    active: `${count(inflight)} in flight on ${st.workers.length} workers`,
+    completed: `${rate(idle ? 0 : stats.rates.completed_per_s)}/s completed`,
+    failed: `${count(stats.totals.retried)} retried so far`,
+    dead: `${count(stats.totals.dead)} dead-lettered so far`,
   }
   const out = {} as Record<TaskState, ColumnAggregate>
   for (const s of STATES) {
-    const series = st.series.byState[s]
+    const series = st.series.column[s]
     out[s] = {
       spark: series.slice(Math.max(0, series.length - SPARK_SECONDS)),
+      sparkLabel: s === 'completed' ? 'completed per second, last minute' : `${s} depth, last minute`,
+      note: notes[s],
       perRole: perRole[s],
-      perRoleLabel: s === 'completed' ? 'seen this session, by role' : 'now, by role',
+      perRoleLabel: s === 'completed' ? 'completed this session, by role' : 'now, by role',
     }
   }
   return out
@@ -98,7 +109,7 @@ export function App({ config, api = defaultApi, socketFactory }: AppProps) {
     for (const s of STATES) t[s] = columnTotal(state, s)
     return t
   }, [state.columns, state.stats])
-  const aggregates = useMemo(() => aggregatesOf(state), [state.series, state.stats, state.counters.byRole])
+  const aggregates = useMemo(() => aggregatesOf(state, idle), [state.series, state.stats, state.counters.byRole, state.workers, idle])
 
   const throughput = useMemo<ChartSeries[]>(
     () => [
@@ -119,7 +130,7 @@ export function App({ config, api = defaultApi, socketFactory }: AppProps) {
   const onOpen = useCallback((id: string) => setOpenId(id), [])
   const onClose = useCallback(() => setOpenId(null), [])
 
-  const toggleAdmission = async () => {
+  const toggleAdmission = useCallback(async () => {
     setAdmissionBusy(true)
     setBanner(null)
     try {
@@ -129,7 +140,8 @@ export function App({ config, api = defaultApi, socketFactory }: AppProps) {
     } finally {
       setAdmissionBusy(false)
     }
-  }
+  }, [api, paused])
+  const onToggleAdmission = useCallback(() => void toggleAdmission(), [toggleAdmission])
   // The stream's stats win once they agree with what the operator set.
   if (pausedOverride !== null && state.stats.admission.paused === pausedOverride && state.synced) {
     setPausedOverride(null)
@@ -141,14 +153,14 @@ export function App({ config, api = defaultApi, socketFactory }: AppProps) {
     <div className="min-h-screen">
       <TopBar
         status={status}
-        nowMs={state.clockMs}
+        nowMs={nowSec}
         dropped={state.counters.dropped}
         paused={paused}
         admission={state.stats.admission.state}
         admissionBusy={admissionBusy}
         highTraffic={aggregate}
         onRetry={reconnectNow}
-        onToggleAdmission={() => void toggleAdmission()}
+        onToggleAdmission={onToggleAdmission}
         onLookup={onOpen}
       />
       <main className="mx-auto flex max-w-[1800px] flex-col gap-4 px-4 py-4 sm:px-6">
@@ -163,8 +175,7 @@ export function App({ config, api = defaultApi, socketFactory }: AppProps) {
           </div>
         )}
         <KpiStrip stats={state.stats} series={state.series} idle={idle} />
-        <div className="grid grid-cols-1 gap-4 xl:grid-cols-[minmax(0,1fr)_22rem]">
-          <section className="panel flex min-w-0 flex-col gap-3 p-4" aria-label="Task board">
+        <section className="panel flex min-w-0 flex-col gap-3 p-4" aria-label="Task board">
             <div className="flex items-baseline justify-between gap-3">
               <h2 className="text-sm font-semibold text-slate-200">Task board</h2>
               <span className="text-[11px] text-slate-500">
@@ -173,16 +184,15 @@ export function App({ config, api = defaultApi, socketFactory }: AppProps) {
             </div>
             <BoardToolbar filter={filter} onFilter={setFilter} view={view} onView={setView} highTraffic={aggregate} threshold={config.reducer.highTrafficAt} />
             <Board columns={state.columns} totals={totals} aggregates={aggregates} aggregate={aggregate} visible={config.visiblePerColumn} filter={filter} nowMs={nowSec} onOpen={onOpen} />
-          </section>
-          <div className="flex min-w-0 flex-col gap-4">
-            <ControlPanel actions={api.control} onOpenTask={onOpen} />
-            <WorkersPanel workers={state.workers} nowMs={nowSec} />
-          </div>
-        </div>
-        <div className="grid grid-cols-1 gap-4 lg:grid-cols-2">
+        </section>
+        <div className="grid grid-cols-1 gap-4 lg:grid-cols-2 xl:grid-cols-[minmax(0,1fr)_minmax(0,1fr)_24rem]">
           <TimeChart title="Throughput" series={throughput} seconds={state.series.events.length} axis={rate} />
           <TimeChart title="End-to-end latency" series={latency} seconds={state.series.events.length} axis={ms} />
+          <div className="lg:col-span-2 xl:col-span-1">
+            <ControlPanel actions={api.control} onOpenTask={onOpen} />
+          </div>
         </div>
+        <WorkersPanel workers={state.workers} nowMs={nowSec} />
         <DeadLetters actions={api.dead} total={deadTotal} nowMs={nowSec} onOpen={onOpen} />
         <footer className="flex flex-wrap gap-x-4 gap-y-1 pb-4 font-mono text-[11px] text-slate-600">
           <span>{config.flushMs > 0 ? `flush every ${config.flushMs} ms` : 'per-event rendering (baseline)'}</span>

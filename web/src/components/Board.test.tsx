@@ -12,7 +12,7 @@ function cols(events: TaskEvent[]): Record<TaskState, Map<string, TaskEvent>> {
 }
 
 const zeros = { pending: 0, active: 0, completed: 0, failed: 0, dead: 0 }
-const agg = (n: number): ColumnAggregate => ({ spark: [1, 2, 3], perRole: { ARCHITECT: n, DEVELOPER: 2, QA: 1 }, perRoleLabel: 'now, by role' })
+const agg = (n: number): ColumnAggregate => ({ spark: [1, 2, 3], sparkLabel: 'depth', note: '5/s', perRole: { ARCHITECT: n, DEVELOPER: 2, QA: 1 }, perRoleLabel: 'now, by role' })
 const aggregates = Object.fromEntries(STATES.map((s) => [s, agg(5)])) as Record<TaskState, ColumnAggregate>
 
 describe('Board', () => {

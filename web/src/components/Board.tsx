@@ -1,7 +1,7 @@
 import { memo, useMemo } from 'react'
 import { motion } from 'framer-motion'
 import { ROLES, STATES, type Priority, type Role, type TaskEvent, type TaskState } from '../api/types'
-import { count, rate } from '../lib/format'
+import { count } from '../lib/format'
 import { ROLE_STYLE, STATE_STYLE } from '../lib/roles'
 import type { Column } from '../stream/reducer'
 import { Sparkline } from './Sparkline'
@@ -46,8 +46,11 @@ export function visibleCards(col: Column, f: BoardFilter, limit: number, total: 
 }
 
 export interface ColumnAggregate {
-  /** Per-second arrivals in this state, last minute. */
+  /** One point per second, last minute: depth (or completions per second). */
   spark: readonly number[]
+  sparkLabel: string
+  /** One line under the big number. */
+  note: string
   perRole: Readonly<Record<Role, number>>
   perRoleLabel: string
 }
@@ -108,7 +111,6 @@ const CardColumn = memo(function CardColumn(p: {
 
 const AggregateColumn = memo(function AggregateColumn(p: { state: TaskState; total: number; agg: ColumnAggregate }) {
   const s = STATE_STYLE[p.state]
-  const last = p.agg.spark[p.agg.spark.length - 1] ?? 0
   const roleMax = Math.max(1, ...ROLES.map((r) => p.agg.perRole[r]))
   return (
     <section className={`flex min-w-0 flex-col rounded-lg border border-t-2 border-slate-800/80 ${s.accent} bg-slate-950/40`} aria-label={`${s.label} aggregate`} data-testid={`column-${p.state}`}>
@@ -116,12 +118,17 @@ const AggregateColumn = memo(function AggregateColumn(p: { state: TaskState; tot
       <div className="flex flex-1 flex-col gap-3 px-3 pb-3">
         <div>
           <div className="font-mono text-3xl font-semibold tabular-nums tracking-tight text-slate-50">{count(p.total)}</div>
-          <div className={`text-xs ${s.text}`}>
-            +{rate(last)}/s <span className="text-slate-500">entering</span>
+          <div className={`text-xs ${s.text}`}>{p.agg.note}</div>
+        </div>
+        <div className="relative flex min-h-16 flex-1 flex-col">
+          <span className="absolute top-0 right-0 font-mono text-[10px] text-slate-600">{count(Math.max(0, ...p.agg.spark))}</span>
+          <Sparkline values={p.agg.spark} stroke={s.stroke} className="w-full flex-1" label={p.agg.sparkLabel} />
+          <div className="mt-1 flex justify-between font-mono text-[10px] text-slate-600">
+            <span>−60s</span>
+            <span>now</span>
           </div>
         </div>
-        <Sparkline values={p.agg.spark} stroke={s.stroke} className="h-14 w-full" label={`${s.label} per second, last minute`} />
-        <div className="mt-auto space-y-1.5">
+        <div className="space-y-1.5">
           <div className="label">{p.agg.perRoleLabel}</div>
           {ROLES.map((r) => (
             <div key={r} className="grid grid-cols-[2.5rem_1fr_3.5rem] items-center gap-2 text-[11px]">
@@ -147,7 +154,7 @@ export function Board(p: BoardProps) {
         initial={{ opacity: 0 }}
         animate={{ opacity: 1 }}
         transition={{ duration: 0.2 }}
-        className="grid h-[34rem] min-w-[960px] grid-cols-5 gap-2.5"
+        className="grid h-[31rem] min-w-[960px] grid-cols-5 gap-2.5"
         data-testid="board"
         data-mode={p.aggregate ? 'aggregate' : 'cards'}
       >

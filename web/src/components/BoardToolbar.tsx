@@ -1,3 +1,4 @@
+import { memo } from 'react'
 import { ROLES, PRIORITIES, type Priority, type Role } from '../api/types'
 import { ROLE_STYLE } from '../lib/roles'
 import type { BoardFilter } from './Board'
@@ -20,7 +21,7 @@ const VIEWS: { v: ViewMode; label: string }[] = [
 ]
 
 /** BoardToolbar: role chips, priority and text filters, and the view switch. */
-export function BoardToolbar({ filter, onFilter, view, onView, highTraffic, threshold }: BoardToolbarProps) {
+export const BoardToolbar = memo(function BoardToolbar({ filter, onFilter, view, onView, highTraffic, threshold }: BoardToolbarProps) {
   const toggleRole = (r: Role) => {
     const roles = new Set(filter.roles)
     if (roles.has(r)) roles.delete(r)
@@ -93,4 +94,4 @@ export function BoardToolbar({ filter, onFilter, view, onView, highTraffic, thre
       </div>
     </div>
   )
-}
+})

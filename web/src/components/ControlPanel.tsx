@@ -1,4 +1,4 @@
-import { useId, useState, type FormEvent, type ReactNode } from 'react'
+import { memo, useId, useState, type FormEvent, type ReactNode } from 'react'
 import { ROLES, PRIORITIES, type Json, type Priority, type Role, type Task, type TaskSpec } from '../api/types'
 import type { PipelineSpec, PipelineStarted } from '../api/pipelines'
 import type { SimulateSpec } from '../api/simulate'
@@ -62,7 +62,7 @@ function PrioritySelect({ id, value, onChange }: { id: string; value: Priority; 
 }
 
 /** ControlPanel: submit a task, start a pipeline, or ask the producer to simulate load. */
-export function ControlPanel({ actions, onOpenTask }: ControlPanelProps) {
+export const ControlPanel = memo(function ControlPanel({ actions, onOpenTask }: ControlPanelProps) {
   const uid = useId()
   const [tab, setTab] = useState<Tab>('task')
   const [role, setRole] = useState<Role>('ARCHITECT')
@@ -227,4 +227,4 @@ export function ControlPanel({ actions, onOpenTask }: ControlPanelProps) {
       </form>
     </section>
   )
-}
+})

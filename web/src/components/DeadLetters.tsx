@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useRef, useState } from 'react'
+import { memo, useCallback, useEffect, useRef, useState } from 'react'
 import { ROLES, type Page, type Role, type Task } from '../api/types'
 import type { DeadFilter } from '../api/dead'
 import { ago, count, parseTime, shortId } from '../lib/format'
@@ -28,7 +28,7 @@ const REFRESH_MS = 3000
 type Confirm = 'requeue' | 'purge' | null
 
 /** DeadLetters: the dead-letter queue — list, requeue one or all, purge. */
-export function DeadLetters({ actions, total, nowMs, onOpen }: DeadLettersProps) {
+export const DeadLetters = memo(function DeadLetters({ actions, total, nowMs, onOpen }: DeadLettersProps) {
   const [role, setRole] = useState<Role | ''>('')
   const [items, setItems] = useState<Task[]>([])
   const [cursor, setCursor] = useState<string | undefined>(undefined)
@@ -209,4 +209,4 @@ export function DeadLetters({ actions, total, nowMs, onOpen }: DeadLettersProps)
       )}
     </section>
   )
-}
+})

@@ -78,22 +78,21 @@ export const KpiStrip = memo(function KpiStrip({ stats, series, idle }: KpiStrip
         <Sparkline values={tail(series.p99, LAST_MINUTE)} stroke="#fbbf24" label="p99 latency, last minute" />
       </Kpi>
       <Kpi label="Admission" testId="kpi-admission">
-        <div className="flex items-baseline justify-between gap-2">
-          <Big value={count(t.accepted)} unit="accepted" />
-          <span className={`font-mono text-sm tabular-nums ${t.rejected > 0 ? 'text-rose-300' : 'text-slate-500'}`}>{count(t.rejected)} rejected</span>
+        <Big value={count(t.accepted)} unit="accepted" />
+        <div className="text-xs text-slate-500">
+          <span className={`font-mono tabular-nums ${t.rejected > 0 ? 'text-rose-300' : 'text-slate-300'}`}>{count(t.rejected)}</span> rejected (429/503)
         </div>
         <div className="flex h-2 overflow-hidden rounded-full bg-slate-800" role="img" aria-label={`${percent(acceptedShare, 1)} accepted`}>
           <div className="h-full bg-emerald-500/80" style={{ width: percent(acceptedShare, 2) }} />
           <div className="h-full flex-1 bg-rose-500/80" style={{ display: t.rejected > 0 ? undefined : 'none' }} />
         </div>
-        <div className="text-xs text-slate-500">
-          {percent(acceptedShare, 2)} accepted of <span className="font-mono tabular-nums text-slate-300">{count(t.submitted)}</span> submitted
-        </div>
+        <div className="text-[11px] text-slate-500">{percent(acceptedShare, 2)} of submissions accepted</div>
       </Kpi>
       <Kpi label="Totals" testId="kpi-totals">
-        <dl className="grid grid-cols-2 gap-x-3 gap-y-1 text-xs">
+        <dl className="grid grid-cols-1 gap-y-0.5 text-xs">
           {(
             [
+              ['submitted', t.submitted, 'text-slate-200'],
               ['completed', t.completed, 'text-emerald-300'],
               ['failed', t.failed, 'text-amber-300'],
               ['retried', t.retried, 'text-sky-300'],

@@ -37,7 +37,7 @@ export const TimeChart = memo(function TimeChart({ title, series, seconds, axis 
   const paths = useMemo(() => series.map((s) => pathFor(s.values, H, top)), [series, top])
   const minutes = Math.round(seconds / 60)
   return (
-    <section className="panel flex flex-col p-4" aria-label={title}>
+    <section className="panel flex h-full flex-col p-4" aria-label={title}>
       <div className="mb-3 flex flex-wrap items-baseline justify-between gap-x-4 gap-y-1">
         <h2 className="text-sm font-semibold text-slate-200">{title}</h2>
         <div className="flex flex-wrap gap-x-4 gap-y-1">
@@ -50,13 +50,13 @@ export const TimeChart = memo(function TimeChart({ title, series, seconds, axis 
           ))}
         </div>
       </div>
-      <div className="relative">
+      <div className="relative mt-auto">
         <div className="pointer-events-none absolute inset-0 flex flex-col justify-between">
           {[0, 1, 2, 3].map((i) => (
             <div key={i} className="border-t border-dashed border-slate-800" />
           ))}
         </div>
-        <svg viewBox={`0 0 100 ${H}`} preserveAspectRatio="none" className="relative h-32 w-full" role="img" aria-label={`${title} over the last ${minutes} minutes`}>
+        <svg viewBox={`0 0 100 ${H}`} preserveAspectRatio="none" className="relative h-44 w-full" role="img" aria-label={`${title} over the last ${minutes} minutes`}>
           {paths.map((d, i) => {
             const s = series[i]
             if (!s || d === '') return null

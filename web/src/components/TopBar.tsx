@@ -1,4 +1,4 @@
-import { useRef, useState, type FormEvent } from 'react'
+import { memo, useEffect, useRef, useState, type FormEvent } from 'react'
 import type { AdmissionState } from '../api/types'
 import type { ConnStatus } from '../stream/socket'
 import { ConnectionBadge } from './ConnectionBadge'
@@ -24,9 +24,22 @@ const ADMISSION_LOOK: Record<AdmissionState | 'paused', { text: string; label: s
 }
 
 /** TopBar: brand, connection, admission switch and lookup by id. */
-export function TopBar(p: TopBarProps) {
+export const TopBar = memo(function TopBar(p: TopBarProps) {
   const [id, setId] = useState('')
   const input = useRef<HTMLInputElement>(null)
+  // "/" jumps to the lookup box, as in most ops consoles.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const t = e.target
+      const typing = t instanceof HTMLElement && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT' || t.isContentEditable)
+      if (e.key === '/' && !typing) {
+        e.preventDefault()
+        input.current?.focus()
+      }
+    }
+    document.addEventListener('keydown', onKey)
+    return () => document.removeEventListener('keydown', onKey)
+  }, [])
   const look = ADMISSION_LOOK[p.paused ? 'paused' : p.admission]
   const submit = (e: FormEvent) => {
     e.preventDefault()
@@ -67,7 +80,7 @@ export function TopBar(p: TopBarProps) {
               ref={input}
               id="lookup"
               className="input w-64 font-mono text-xs"
-              placeholder="Task id…"
+              placeholder="Task id…  ( / )"
               value={id}
               onChange={(e) => setId(e.target.value)}
               spellCheck={false}
@@ -91,4 +104,4 @@ export function TopBar(p: TopBarProps) {
       </div>
     </header>
   )
-}
+})

@@ -51,8 +51,8 @@ function WorkerRow({ w, nowMs }: { w: WorkerInfo; nowMs: number }) {
           ))}
         </div>
       </div>
-      <div className="mt-2 grid grid-cols-2 gap-x-3 gap-y-1.5 text-[11px]">
-        <div>
+      <div className="mt-2 grid grid-cols-2 gap-x-4 gap-y-1.5 text-[11px]">
+        <div className="col-span-2">
           <div className="mb-0.5 flex justify-between text-slate-500">
             <span>RSS</span>
             <span className="font-mono tabular-nums text-slate-300">
@@ -62,9 +62,9 @@ function WorkerRow({ w, nowMs }: { w: WorkerInfo; nowMs: number }) {
           </div>
           <Bar ratio={rssRatio} colour={rssRatio > (soft ?? 0.8) ? 'bg-amber-500' : 'bg-sky-500'} mark={soft} label={`RSS ${percent(rssRatio)} of limit`} />
         </div>
-        <div>
+        <div className="col-span-2">
           <div className="mb-0.5 flex justify-between text-slate-500">
-            <span>Health</span>
+            <span>HealthScore</span>
             <span className="font-mono tabular-nums text-slate-300">{w.health_score.toFixed(2)}</span>
           </div>
           <Bar ratio={w.health_score} colour={healthColour(w.health_score)} label={`HealthScore ${w.health_score.toFixed(2)}`} />
@@ -105,7 +105,7 @@ export const WorkersPanel = memo(function WorkersPanel({ workers, nowMs, max = 2
       {shown.length === 0 ? (
         <p className="py-6 text-center text-xs text-slate-600">No worker heartbeats yet</p>
       ) : (
-        <ul className="scroll-thin -mr-1 grid max-h-[26rem] gap-2 overflow-y-auto pr-1">
+        <ul className="scroll-thin grid max-h-[30rem] grid-cols-[repeat(auto-fill,minmax(17rem,1fr))] gap-2 overflow-y-auto">
           {shown.map((w) => (
             <WorkerRow key={w.id} w={w} nowMs={nowMs} />
           ))}

@@ -42,7 +42,7 @@ describe('KpiStrip', () => {
     expect(screen.getByTestId('kpi-throughput')).toHaveTextContent('742')
     expect(screen.getByTestId('kpi-latency')).toHaveTextContent('8.7 ms')
     expect(screen.getByTestId('kpi-admission')).toHaveTextContent('10 rejected')
-    expect(screen.getByTestId('kpi-admission')).toHaveTextContent('99.00% accepted')
+    expect(screen.getByTestId('kpi-admission')).toHaveTextContent('99.00% of submissions accepted')
     expect(screen.getByTestId('kpi-depth')).toHaveTextContent('17')
   })
 

@@ -40,6 +40,11 @@ export interface Series {
   p50: readonly number[]
   p99: readonly number[]
   byState: Readonly<Record<TaskState, readonly number[]>>
+  /**
+   * What each aggregate column charts: the mesh's depth for pending, active,
+   * failed (retry scheduled) and dead; completions per second for completed.
+   */
+  column: Readonly<Record<TaskState, readonly number[]>>
 }
 
 /** The second being filled. */
@@ -103,6 +108,7 @@ function emptySeries(endSec: number, len: number): Series {
     p50: zeros(),
     p99: zeros(),
     byState: perState(zeros),
+    column: perState(zeros),
   }
 }
 
@@ -225,6 +231,10 @@ function closeBuckets(st: MeshState, nowMs: number, opts: ReducerOptions): MeshS
     p50: push(st.series.p50, p50, p50),
     p99: push(st.series.p99, p99, p99),
     byState: perState((s) => push(st.series.byState[s], st.bucket.byState[s], 0)),
+    column: perState((s) => {
+      const v = s === 'completed' ? completed : depthTotal(st.stats, s)
+      return push(st.series.column[s], v, s === 'completed' ? 0 : v)
+    }),
   }
   // Hysteresis: leave High Traffic Mode only after a few calm seconds.
   let calm = st.calmSeconds
@@ -348,10 +358,8 @@ export function tick(prev: MeshState, nowMs: number, opts: ReducerOptions = DEFA
   return closeBuckets({ ...prev, clockMs: nowMs }, nowMs, opts)
 }
 
-/** columnTotal is how many tasks the mesh holds in a state (from Stats), at least what the client holds. */
-export function columnTotal(st: MeshState, s: TaskState): number {
-  const held = st.columns[s].size
-  const stats = st.stats
+/** depthTotal sums one state's depth over the roles (Stats.depth; failed = delayed retries). */
+export function depthTotal(stats: Stats, s: TaskState): number {
   let total = 0
   for (const r of ROLES) {
     const d = stats.depth[r]
@@ -361,7 +369,13 @@ export function columnTotal(st: MeshState, s: TaskState): number {
     else if (s === 'failed') total += d.delayed
     else if (s === 'dead') total += d.dead
   }
-  if (s === 'completed') total = stats.totals.completed
+  return total
+}
+
+/** columnTotal is how many tasks the mesh holds in a state (from Stats), at least what the client holds. */
+export function columnTotal(st: MeshState, s: TaskState): number {
+  const held = st.columns[s].size
+  const total = s === 'completed' ? st.stats.totals.completed : depthTotal(st.stats, s)
   return Math.max(total, held)
 }
 

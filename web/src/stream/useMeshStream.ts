@@ -5,7 +5,7 @@
 // With flushMs = 0 it renders per event instead (the performance baseline):
 // every task event is its own synchronous commit.
 
-import { useEffect, useRef, useState } from 'react'
+import { useCallback, useEffect, useRef, useState } from 'react'
 import { flushSync } from 'react-dom'
 import type { Frame } from '../api/types'
 import { authToken } from '../lib/token'
@@ -95,5 +95,6 @@ export function useMeshStream(cfg: StreamConfig, create?: SocketFactory): MeshSt
     }
   }, [cfg, create])
 
-  return { state, status, reconnectNow: () => socketRef.current?.reconnectNow() }
+  const reconnectNow = useCallback(() => socketRef.current?.reconnectNow(), [])
+  return { state, status, reconnectNow }
 }
