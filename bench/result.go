@@ -25,6 +25,9 @@ type Result struct {
 	Scenario *Scenario `json:"scenario"`
 	// Variant names the variant of a multi-variant scenario.
 	Variant string `json:"variant,omitempty"`
+	// Namespace is the PostgreSQL schema and Redis key prefix the run used
+	// (dropped after it).
+	Namespace Namespace `json:"namespace"`
 	// Quick marks a run with the scenario's quick patch applied.
 	Quick    bool      `json:"quick,omitempty"`
 	Started  time.Time `json:"started"`
@@ -56,6 +59,12 @@ type Result struct {
 	Notes    []string `json:"notes,omitempty"`
 	// Error is set when the run failed before it could measure.
 	Error string `json:"error,omitempty"`
+}
+
+// Namespace isolates a run on shared servers.
+type Namespace struct {
+	Schema string `json:"pg_schema"`
+	Prefix string `json:"redis_prefix"`
 }
 
 // LoadResult wraps a loadgen result so that decoding a bench result

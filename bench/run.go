@@ -82,7 +82,7 @@ func (o *Orchestrator) newRun(run Run) (*scenarioRun, error) {
 	}
 	r.schema, r.prefix = uniqueName("bench"), uniqueName("bench")
 	r.res = &Result{Schema: ResultSchema, Scenario: r.sc, Variant: run.Variant, Quick: o.cfg.Quick,
-		Started: now.UTC(), Env: o.env, Ceiling: o.ceiling}
+		Started: now.UTC(), Env: o.env, Ceiling: o.ceiling, Namespace: Namespace{Schema: r.schema, Prefix: r.prefix}}
 	return r, nil
 }
 
