@@ -12,9 +12,10 @@
 // FAKE_TOKEN (bearer token required for mutating routes and /ws when set),
 // FAKE_WORK_MS (simulated work per task, default 8), FAKE_WORKERS (4).
 //
-// Behaviour worth knowing: a task whose payload has "fail": true fails every
-// attempt (retried with backoff, then dead-lettered), which is how e2e.mjs
-// makes a dead letter.
+// Simulated work follows the real worker's payload convention (mesh/worker/sim.go):
+// {"sim": {"work_ms": 50, "fail": true, "fail_attempts": 2}} — "fail" fails
+// every attempt (retried with backoff, then dead-lettered: how e2e.mjs makes a
+// dead letter), "fail_attempts" fails the first N attempts.
 
 import http from 'node:http'
 import fs from 'node:fs'
@@ -224,6 +225,11 @@ function forget() {
   }
 }
 
+function simOf(payload) {
+  const sim = payload && typeof payload === 'object' ? payload.sim : undefined
+  return sim && typeof sim === 'object' ? sim : {}
+}
+
 function claim(role, max) {
   const out = []
   const lists = pending[role]
@@ -238,7 +244,8 @@ function finish(t, worker) {
   const now = nowUs()
   active.delete(t.id)
   worker.inflight = Math.max(0, worker.inflight - 1)
-  const fails = t.payload && typeof t.payload === 'object' && t.payload.fail === true
+  const sim = simOf(t.payload)
+  const fails = sim.fail === true || (Number(sim.fail_attempts) || 0) >= t.attempts
   if (!fails) {
     t.state = 'completed'
     t.completed_us = now
@@ -257,7 +264,7 @@ function finish(t, worker) {
     forget()
     return
   }
-  t.last_error = `simulated failure on attempt ${t.attempts} (payload "fail": true)`
+  t.last_error = sim.fail ? 'simulated failure (payload asks every attempt to fail)' : `simulated failure (payload asks ${sim.fail_attempts} attempts to fail)`
   t.updated_us = now
   totals.failed++
   if (t.attempts >= t.max_attempts) {
@@ -299,7 +306,8 @@ function work() {
         active.add(id)
         w.inflight++
         publish(t)
-        setTimeout(() => finish(t, w), WORK_MS * (0.5 + Math.random()))
+        const ms = Number(simOf(t.payload).work_ms)
+        setTimeout(() => finish(t, w), Number.isFinite(ms) && ms >= 0 ? ms : WORK_MS * (0.5 + Math.random()))
       }
     }
   }

@@ -114,7 +114,8 @@ export interface Stats {
   rates: Rates
   latency_ms: Latency
   depth: Partial<Record<Role, RoleDepth>>
-  admission: { paused: boolean; state: AdmissionState }
+  /** roles: per-role admission (a role can shed while others are open). */
+  admission: { paused: boolean; state: AdmissionState; roles?: Partial<Record<Role, AdmissionState>> }
 }
 
 /** WebSocket frames, server → client. */

@@ -136,6 +136,11 @@ export const KpiStrip = memo(function KpiStrip({ stats, series, idle }: KpiStrip
                     <span className="flex items-center gap-1.5">
                       <span className={`h-2 w-2 rounded-sm ${ROLE_STYLE[r].dot}`} aria-hidden="true" />
                       <span className={ROLE_STYLE[r].text}>{ROLE_STYLE[r].short}</span>
+                      {(stats.admission.roles?.[r] ?? 'open') !== 'open' && (
+                        <span className="rounded bg-rose-500/15 px-1 text-[9px] font-semibold text-rose-300 uppercase" title={`admission ${stats.admission.roles?.[r] ?? ''}`}>
+                          shed
+                        </span>
+                      )}
                     </span>
                   </th>
                   <td className="text-right font-mono tabular-nums text-slate-200">{count(d.pending)}</td>

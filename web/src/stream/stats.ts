@@ -1,7 +1,7 @@
 // Defensive decoding of the Stats object: every number present, every role
 // in the depth map, so the UI never renders "undefined" or NaN.
 
-import { ROLES, type Role, type RoleDepth, type Stats } from '../api/types'
+import { ROLES, type AdmissionState, type Role, type RoleDepth, type Stats } from '../api/types'
 
 export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -32,7 +32,10 @@ export function normalizeStats(v: unknown): Stats {
     const d = rec(depthIn[role])
     depth[role] = { pending: num(d.pending), active: num(d.active), delayed: num(d.delayed), dead: num(d.dead) }
   }
-  const state = adm.state === 'overloaded' || adm.state === 'unhealthy' ? adm.state : 'open'
+  const admState = (v: unknown): AdmissionState => (v === 'overloaded' || v === 'unhealthy' ? v : 'open')
+  const rolesIn = rec(adm.roles)
+  const roles: Partial<Record<Role, AdmissionState>> = {}
+  for (const role of ROLES) if (rolesIn[role] !== undefined) roles[role] = admState(rolesIn[role])
   return {
     ts_ms: num(s.ts_ms),
     totals: {
@@ -51,7 +54,7 @@ export function normalizeStats(v: unknown): Stats {
     },
     latency_ms: { p50: num(lat.p50), p90: num(lat.p90), p99: num(lat.p99) },
     depth,
-    admission: { paused: adm.paused === true, state },
+    admission: { paused: adm.paused === true, state: admState(adm.state), roles },
   }
 }
 
