@@ -149,6 +149,12 @@ func TestOrchestratorRunsAndCleansUp(t *testing.T) {
 	if _, err := ReadResultSet(filepath.Join(out, "fake")); err != nil {
 		t.Errorf("reading the written result: %v", err)
 	}
+	if err := WriteIndex(out); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(out, "README.md")); !strings.Contains(string(b), "| [fake](fake/") {
+		t.Errorf("index:\n%s", b)
+	}
 	if !strings.Contains(progress.String(), "fake main │    1.0s  fake progress line") {
 		t.Errorf("the load generator's progress is not relayed:\n%s", progress)
 	}

@@ -108,6 +108,11 @@ func runBenchRun(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	results, err := o.RunAll(ctx, ss)
 	printSummary(stdout, results)
+	if *out != "" && len(results) > 0 {
+		if ierr := bench.WriteIndex(*out); ierr != nil {
+			fmt.Fprintf(stderr, "bench: writing %s/README.md: %v\n", *out, ierr)
+		}
+	}
 	if err != nil {
 		return err
 	}
