@@ -119,8 +119,8 @@ type Gauges interface {
 // noGauges is used when the hub is given none.
 type noGauges struct{}
 
-func (noGauges) Depth() map[task.Role]RoleDepth       { return map[task.Role]RoleDepth{} }
-func (noGauges) Admission() Admission                 { return Admission{State: StateOpen} }
+func (noGauges) Depth() map[task.Role]RoleDepth        { return map[task.Role]RoleDepth{} }
+func (noGauges) Admission() Admission                  { return Admission{State: StateOpen} }
 func (noGauges) Workers() ([]queue.WorkerInfo, uint64) { return nil, 0 }
 
 // Frame types of the dashboard stream and the completion stream.
