@@ -37,6 +37,7 @@ const MAX_KEPT = 50_000 // finished tasks kept for lookups; older ones are forgo
 const MAX_BODY = 1 << 20
 const TICK_MS = 100
 const SEND_BUFFER_FRAMES = 8
+const MAX_TICK_TASKS = 2000 // distinct tasks per frame; the rest are counted as omitted
 
 // ---------------------------------------------------------------- clock
 
@@ -198,7 +199,11 @@ setInterval(() => {
   const st = stats()
   for (const c of clients) {
     if (c.pending.size === 0 && !workersChanged) continue
-    const frame = { type: 'batch', seq: ++seq, stats: st, tasks: [...c.pending.values()], events: c.events, dropped: c.dropped }
+    let tasks = [...c.pending.values()]
+    const omitted = Math.max(0, tasks.length - MAX_TICK_TASKS)
+    if (omitted) tasks = tasks.slice(omitted)
+    const frame = { type: 'batch', seq: ++seq, stats: st, tasks, events: c.events, dropped: c.dropped }
+    if (omitted) frame.omitted = omitted
     if (workersChanged) frame.workers = workers
     if (send(c, frame)) {
       c.pending.clear()

@@ -1,4 +1,4 @@
-import { useCallback, useMemo, useState } from 'react'
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
 import { ROLES, STATES, type Role, type TaskEvent, type TaskState } from './api/types'
 import * as tasksApi from './api/tasks'
 import * as pipelinesApi from './api/pipelines'
@@ -91,7 +91,7 @@ function aggregatesOf(st: MeshState, idle: boolean): Record<TaskState, ColumnAgg
 }
 
 export function App({ config, api = defaultApi, socketFactory }: AppProps) {
-  const { state, status, reconnectNow } = useMeshStream(config, socketFactory)
+  const { state, status, reconnectNow, resync } = useMeshStream(config, socketFactory)
   const [view, setView] = useState<ViewMode>('auto')
   const [filter, setFilter] = useState<BoardFilter>(NO_FILTER)
   const [openId, setOpenId] = useState<string | null>(null)
@@ -103,6 +103,15 @@ export function App({ config, api = defaultApi, socketFactory }: AppProps) {
   const idle = isIdle(state)
   const aggregate = view === 'aggregate' || (view === 'auto' && state.highTraffic)
   const paused = pausedOverride ?? state.stats.admission.paused
+
+  // Leaving the aggregate view after the server had to omit tasks from frames:
+  // the cards may be stale, so take a fresh snapshot.
+  const wasAggregate = useRef(aggregate)
+  const omitted = state.counters.omittedSinceSnapshot
+  useEffect(() => {
+    if (wasAggregate.current && !aggregate && omitted > 0) resync()
+    wasAggregate.current = aggregate
+  }, [aggregate, omitted, resync])
 
   const totals = useMemo(() => {
     const t = {} as Record<TaskState, number>
@@ -201,6 +210,7 @@ export function App({ config, api = defaultApi, socketFactory }: AppProps) {
           <span>connects {status.connects}</span>
           <span>kept ≤ {config.reducer.cap}/column</span>
           <span>seq {state.counters.seq}</span>
+          {state.counters.omitted > 0 && <span>omitted by server {count(state.counters.omitted)}</span>}
         </footer>
       </main>
       {openId !== null && <TaskDrawer key={openId} id={openId} live={findEvent(state, openId)} actions={api.drawer} onClose={onClose} />}

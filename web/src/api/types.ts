@@ -133,6 +133,8 @@ export interface BatchFrame {
   workers?: WorkerInfo[]
   tasks: TaskEvent[]
   events: number
+  /** Tasks of the tick left out (more distinct tasks than the server's per-frame cap). */
+  omitted?: number
   dropped: number
 }
 

@@ -13,9 +13,9 @@ export interface KpiStripProps {
   idle: boolean
 }
 
-function Kpi({ label, children, testId }: { label: string; children: ReactNode; testId?: string }) {
+function Kpi({ label, children, testId, wide }: { label: string; children: ReactNode; testId?: string; wide?: boolean }) {
   return (
-    <div className="panel flex min-w-0 flex-col gap-1.5 p-3.5" data-testid={testId}>
+    <div className={`panel flex min-w-0 flex-col gap-1.5 p-3.5 ${wide ? 'col-span-2 sm:col-span-1' : ''}`} data-testid={testId}>
       <div className="label">{label}</div>
       {children}
     </div>
@@ -46,7 +46,7 @@ export const KpiStrip = memo(function KpiStrip({ stats, series, idle }: KpiStrip
   const decided = t.accepted + t.rejected
   const acceptedShare = decided > 0 ? t.accepted / decided : 1
   return (
-    <div className="grid grid-cols-1 gap-3 sm:grid-cols-2 lg:grid-cols-3 2xl:grid-cols-6">
+    <div className="grid grid-cols-2 gap-3 lg:grid-cols-3 2xl:grid-cols-6">
       <Kpi label="Throughput" testId="kpi-throughput">
         <Big value={rate(completed)} unit="tasks/s" />
         <div className="text-xs text-slate-500">
@@ -61,7 +61,7 @@ export const KpiStrip = memo(function KpiStrip({ stats, series, idle }: KpiStrip
         </div>
         <Sparkline values={tail(series.events, LAST_MINUTE)} stroke="#a78bfa" label="events per second, last minute" />
       </Kpi>
-      <Kpi label="End-to-end latency" testId="kpi-latency">
+      <Kpi label="End-to-end latency" testId="kpi-latency" wide>
         <div className="flex items-baseline gap-3">
           <div>
             <span className="mr-1 text-[11px] text-slate-500">p50</span>
@@ -77,7 +77,7 @@ export const KpiStrip = memo(function KpiStrip({ stats, series, idle }: KpiStrip
         </div>
         <Sparkline values={tail(series.p99, LAST_MINUTE)} stroke="#fbbf24" label="p99 latency, last minute" />
       </Kpi>
-      <Kpi label="Admission" testId="kpi-admission">
+      <Kpi label="Admission" testId="kpi-admission" wide>
         <Big value={count(t.accepted)} unit="accepted" />
         <div className="text-xs text-slate-500">
           <span className={`font-mono tabular-nums ${t.rejected > 0 ? 'text-rose-300' : 'text-slate-300'}`}>{count(t.rejected)}</span> rejected (429/503)
@@ -106,7 +106,7 @@ export const KpiStrip = memo(function KpiStrip({ stats, series, idle }: KpiStrip
           ))}
         </dl>
       </Kpi>
-      <Kpi label="Queue depth" testId="kpi-depth">
+      <Kpi label="Queue depth" testId="kpi-depth" wide>
         <table className="w-full text-xs">
           <thead>
             <tr className="text-[10px] text-slate-600">

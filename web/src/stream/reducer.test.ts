@@ -139,3 +139,14 @@ describe('reduce', () => {
     expect(c.slice(c.length - 4)).toEqual([0, 0, 0, 0])
   })
 })
+
+describe('omitted tasks', () => {
+  it('counts what the server left out, and forgets it on a snapshot', () => {
+    let st = reduce(initialState(T0, opts), [batch([ev(uuid(1), 'active', 1)], { omitted: 7 })], T0, opts)
+    expect(st.counters.omitted).toBe(7)
+    expect(st.counters.omittedSinceSnapshot).toBe(7)
+    st = reduce(st, [snapshot([])], T0 + 100, opts)
+    expect(st.counters.omitted).toBe(7)
+    expect(st.counters.omittedSinceSnapshot).toBe(0)
+  })
+})

@@ -28,6 +28,9 @@ export interface Counters {
   dropped: number
   /** Last batch sequence number seen. */
   seq: number
+  /** Tasks the server left out of frames (per-frame cap), in total and since the last snapshot. */
+  omitted: number
+  omittedSinceSnapshot: number
 }
 
 /** One point per second, oldest first; all arrays have the same length. */
@@ -127,6 +130,8 @@ export function initialState(nowMs: number, opts: ReducerOptions = DEFAULT_REDUC
       snapshots: 0,
       dropped: 0,
       seq: 0,
+      omitted: 0,
+      omittedSinceSnapshot: 0,
     },
     series: emptySeries(sec - 1, opts.seriesLen),
     bucket: { sec, frames: 0, events: 0, byState: zeroStates() },
@@ -281,6 +286,8 @@ export function reduce(prev: MeshState, frames: readonly Frame[], nowMs: number,
   let workers = st.workers
   let seq = fresh ? 0 : st.counters.seq
   let dropped = st.counters.dropped
+  let omitted = 0
+  let omittedAfterSnapshot = 0
   const byState = zeroStates()
   const byRole: Record<Role, Record<TaskState, number>> = { ARCHITECT: zeroStates(), DEVELOPER: zeroStates(), QA: zeroStates() }
 
@@ -302,6 +309,8 @@ export function reduce(prev: MeshState, frames: readonly Frame[], nowMs: number,
     seq = f.seq
     dropped = f.dropped
     events += f.events
+    omitted += f.omitted ?? 0
+    omittedAfterSnapshot += f.omitted ?? 0
     for (const ev of f.tasks) {
       if (!cols.put(ev)) continue
       byState[ev.state]++
@@ -312,7 +321,10 @@ export function reduce(prev: MeshState, frames: readonly Frame[], nowMs: number,
   // Frames before the last snapshot still count as traffic seen.
   for (let i = 0; i < from; i++) {
     const f = frames[i]
-    if (f?.type === 'batch') events += f.events
+    if (f?.type === 'batch') {
+      events += f.events
+      omitted += f.omitted ?? 0
+    }
   }
 
   const c = st.counters
@@ -324,6 +336,8 @@ export function reduce(prev: MeshState, frames: readonly Frame[], nowMs: number,
     snapshots: c.snapshots + (fresh ? 1 : 0),
     dropped,
     seq,
+    omitted: c.omitted + omitted,
+    omittedSinceSnapshot: (fresh ? 0 : c.omittedSinceSnapshot) + omittedAfterSnapshot,
   }
   const bucket: Bucket = {
     sec: st.bucket.sec,

@@ -41,6 +41,17 @@ describe('MeshSocket', () => {
     expect(statuses.at(-1)?.kind).toBe('closed')
   })
 
+  it('resyncs: closes the live connection and opens a new one at once', () => {
+    const { sockets, create } = fakeSockets()
+    const s = new MeshSocket({ url: () => 'ws://x/ws', onFrame: () => {}, onStatus: () => {}, create })
+    s.start()
+    sockets[0]?.open()
+    s.resync()
+    expect(sockets[0]?.closed).toBe(true)
+    expect(sockets).toHaveLength(2)
+    s.stop()
+  })
+
   it('builds the socket URL with the token', () => {
     expect(meshSocketURL({ protocol: 'https:', host: 'mesh:443' }, 'a b')).toBe('wss://mesh:443/ws?token=a%20b')
     expect(meshSocketURL({ protocol: 'http:', host: 'h:8080' }, '')).toBe('ws://h:8080/ws')

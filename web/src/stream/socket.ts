@@ -65,6 +65,7 @@ export function toFrame(v: unknown): Frame | null {
       events: typeof v.events === 'number' ? v.events : tasks.length,
       dropped: num(v.dropped),
     }
+    if (num(v.omitted) > 0) frame.omitted = num(v.omitted)
     if (Array.isArray(v.workers)) frame.workers = v.workers as WorkerInfo[]
     return frame
   }
@@ -105,6 +106,27 @@ export class MeshSocket {
       ws.close(1000, 'client stopped')
     }
     this.emit({ kind: 'closed', attempt: this.attempt, connects: this.connects })
+  }
+
+  /**
+   * resync drops the connection and opens a new one at once, so the next
+   * snapshot replaces state the client may have got wrong (frames the
+   * server had to omit).
+   */
+  resync(): void {
+    if (this.stopped) return
+    const ws = this.ws
+    this.ws = null
+    if (ws) {
+      ws.onclose = null
+      ws.onmessage = null
+      ws.onerror = null
+      ws.onopen = null
+      ws.close(1000, 'resync')
+    }
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.timer = null
+    this.open()
   }
 
   /** reconnectNow skips the remaining backoff wait. */

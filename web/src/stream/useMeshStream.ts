@@ -31,6 +31,8 @@ export interface MeshStream {
   state: MeshState
   status: ConnStatus
   reconnectNow: () => void
+  /** Reconnect at once to get a fresh snapshot. */
+  resync: () => void
 }
 
 /** How often an idle store advances its clock (no frames → no other commits). */
@@ -96,5 +98,6 @@ export function useMeshStream(cfg: StreamConfig, create?: SocketFactory): MeshSt
   }, [cfg, create])
 
   const reconnectNow = useCallback(() => socketRef.current?.reconnectNow(), [])
-  return { state, status, reconnectNow }
+  const resync = useCallback(() => socketRef.current?.resync(), [])
+  return { state, status, reconnectNow, resync }
 }
