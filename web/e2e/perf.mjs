@@ -24,9 +24,9 @@
 //   PERF_WARMUP            seconds of load before measuring (4)
 //   PERF_EVENTS_PER_TASK   events one task produces (3)
 //   PERF_FLUSH_MS          flush interval of the buffered mode (100)
-//   PERF_OUT               write the JSON result here (also printed)
+//   PERF_OUT               write the JSON result here (also printed); relative to the caller's directory
 //   PERF_SCREENSHOT_DIR    screenshots of each buffered run (e2e/out)
-//   PERF_DIST              the profiling build to serve (dist-profile; built when missing)
+//   PERF_DIST              a profiling build to serve as is (default: dist-profile, rebuilt when src/ is newer)
 //   PERF_ASSERT            "1": exit 1 unless the thresholds below hold
 //   PERF_MAX_COMMITS       buffered commits/s ceiling (11)
 //   PERF_MIN_IDLE          buffered idle floor at the highest rate (0.85)
@@ -64,8 +64,21 @@ async function reachable() {
   }
 }
 
+/** newest returns the latest modification time under dir (ms). */
+function newest(dir) {
+  let t = 0
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name)
+    t = Math.max(t, e.isDirectory() ? newest(p) : fs.statSync(p).mtimeMs)
+  }
+  return t
+}
+
 function ensureBuild() {
-  if (fs.existsSync(path.join(DIST, 'index.html'))) return
+  const index = path.join(DIST, 'index.html')
+  if (env.PERF_DIST && fs.existsSync(index)) return
+  const built = fs.existsSync(index) ? fs.statSync(index).mtimeMs : 0
+  if (built > newest(path.join(web, 'src'))) return
   console.error(`perf: building the profiling bundle into ${DIST}`)
   execFileSync('npm', ['run', 'build:profile'], { cwd: web, stdio: 'inherit' })
 }
@@ -184,8 +197,10 @@ async function main() {
   const text = JSON.stringify(result, null, 2)
   console.log(text)
   if (env.PERF_OUT) {
-    fs.mkdirSync(path.dirname(path.resolve(env.PERF_OUT)), { recursive: true })
-    fs.writeFileSync(env.PERF_OUT, text + '\n')
+    // Relative to where `npm run perf` was invoked (npm sets INIT_CWD), not web/.
+    const out = path.resolve(env.INIT_CWD ?? process.cwd(), env.PERF_OUT)
+    fs.mkdirSync(path.dirname(out), { recursive: true })
+    fs.writeFileSync(out, text + '\n')
   }
   if (env.PERF_ASSERT === '1') process.exit(check(result) ? 0 : 1)
 }
