@@ -73,10 +73,7 @@ func writeIndex(w io.Writer, outDir string, keys []string, newest map[string]str
 				}
 			}
 		}
-		rate := fmtRate(r.Rate)
-		if r.Rate == 0 {
-			rate = "closed loop"
-		}
+		rate := r.RateLabel()
 		fmt.Fprintf(&b, "| [%s](%s) | %s | `%s` | %s | %s | %.1f%% | %s | %s | %s | %s | %s | %d | %d | %s | %s |\n",
 			r.Title(), filepath.ToSlash(md), r.Started.UTC().Format("2006-01-02 15:04"), r.Env.ShortRev(), rate,
 			fmtRate(s.TasksPerSec), 100*s.CeilingRatio, fmtRate(r.Ceiling.TasksPerSec()), fmtF(s.P50MS), fmtF(s.P99MS),

@@ -120,6 +120,9 @@ func describeLoad(l *Load) string {
 	if l.Batch > 1 {
 		s += fmt.Sprintf(", batches of %d", l.Batch)
 	}
+	if l.BatchFill > 0 {
+		s += fmt.Sprintf(", batches of rate × %s", l.BatchFill)
+	}
 	return s
 }
 
@@ -256,13 +259,22 @@ func (r *scenarioRun) loadgenArgs(ph phase, i, g int, target, out string) []stri
 	if l.Payload != "" {
 		args = append(args, "--payload", l.Payload)
 	}
-	if l.Batch > 1 {
-		args = append(args, "--batch", strconv.Itoa(l.Batch))
+	if b := phaseBatch(&l, ph.rate/float64(g)); b > 1 {
+		args = append(args, "--batch", strconv.Itoa(b))
 	}
 	if l.Senders > 0 {
 		args = append(args, "--senders", strconv.Itoa(max(1, (l.Senders+g-1)/g)))
 	}
 	return append(args, l.Args...)
+}
+
+// phaseBatch is the submit batch of a phase at rate: Batch, or sized by
+// BatchFill.
+func phaseBatch(l *Load, rate float64) int {
+	if l.BatchFill > 0 {
+		return int(min(max(1, math.Floor(rate*l.BatchFill.D().Seconds())), loadgen.MaxBatch))
+	}
+	return l.Batch
 }
 
 // waitIdle waits until the mesh's queues are empty (up to DrainTimeout),
@@ -316,7 +328,7 @@ func meshMetrics(before, after Metrics, completed int64) *MeshMetrics {
 	if len(bs) > 0 && bs[len(bs)-1].Count > 0 {
 		q := func(p float64) float64 { return round3(1000 * BucketQuantile(p, bs)) }
 		mm.Latency = &MeshLatency{Count: bs[len(bs)-1].Count, P50MS: q(0.5), P90MS: q(0.9), P99MS: q(0.99),
-			P999MS: q(0.999), Buckets: bs}
+			P999MS: q(0.999), Buckets: finiteBuckets(bs)}
 	}
 	delta := func(name string, match ...string) float64 {
 		return after.Sum(name, match...) - before.Sum(name, match...)
@@ -350,6 +362,18 @@ func meshMetrics(before, after Metrics, completed int64) *MeshMetrics {
 		c["cpu_ms_per_task"] = round3(1000 * c["cpu_seconds"] / done)
 	}
 	return mm
+}
+
+// finiteBuckets drops the +Inf bucket (JSON has no infinity; its count is
+// MeshLatency.Count).
+func finiteBuckets(bs []Bucket) []Bucket {
+	out := make([]Bucket, 0, len(bs))
+	for _, b := range bs {
+		if !math.IsInf(b.LE, 0) {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 func round3(x float64) float64 {

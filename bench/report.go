@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -190,6 +191,8 @@ func writeHeadline(b *strings.Builder, r *Result) {
 		row("sustainable rate", fmt.Sprintf("**%s units/s** (p99 end to end ≤ %s)", fmtRate(r.Rate), r.Scenario.SLO.P99))
 	case r.Load != nil && r.Load.Mode == loadgen.ClosedLoop:
 		row("load", r.Load.Schedule+" (closed loop)")
+	case r.Scenario.Load.Requests > 0:
+		row("load", fmt.Sprintf("a burst of %d units, all due at once; drained after %s ms (the max end to end)", r.Scenario.Load.Requests, fmtF(s.MaxMS)))
 	default:
 		row("target rate", fmtRate(s.TargetRate)+" units/s")
 	}
@@ -223,6 +226,14 @@ func writeHeadline(b *strings.Builder, r *Result) {
 		row("CPU during the measured phase (cores)", strings.Join(parts, ", "))
 	}
 	b.WriteString("\n")
+}
+
+// fmtNum renders a counter: integers in full, others to 3 decimals.
+func fmtNum(v float64) string {
+	if v == float64(int64(v)) {
+		return strconv.FormatInt(int64(v), 10)
+	}
+	return strconv.FormatFloat(v, 'f', 3, 64)
 }
 
 func statusCodes(m map[string]int64) string {
@@ -318,7 +329,7 @@ func writeCounters(b *strings.Builder, r *Result) {
 	}
 	b.WriteString("## The mesh's own counters (measured phase, all processes)\n\n| counter | value |\n|---|---|\n")
 	for _, k := range slices.Sorted(maps.Keys(r.Mesh.Counters)) {
-		fmt.Fprintf(b, "| %s | %s |\n", k, fmtTick(r.Mesh.Counters[k]))
+		fmt.Fprintf(b, "| %s | %s |\n", k, fmtNum(r.Mesh.Counters[k]))
 	}
 	b.WriteString("\n")
 }

@@ -250,6 +250,17 @@ func (r *Result) Title() string {
 	return t
 }
 
+// RateLabel is the rate for tables: units/s, "burst N", or "closed loop".
+func (r *Result) RateLabel() string {
+	switch {
+	case r.Scenario.Load.Requests > 0 && r.Scenario.Search == nil:
+		return fmt.Sprintf("burst %d", r.Scenario.Load.Requests)
+	case r.Rate == 0 && r.Load != nil && r.Load.Mode == loadgen.ClosedLoop:
+		return "closed loop"
+	}
+	return fmtRate(r.Rate)
+}
+
 // summarize computes the headline figures from a load result.
 func summarize(l *loadgen.Result, ceiling float64) Summary {
 	if l == nil {

@@ -96,6 +96,12 @@ type Load struct {
 	Payload string `json:"payload,omitempty"`
 	// Batch is the tasks per submit request.
 	Batch int `json:"batch,omitempty"`
+	// BatchFill, when set, sizes each phase's batch from its rate: rate ×
+	// BatchFill tasks (1 to 1000), so a batch takes at most that long to
+	// fill. A fixed Batch at a low rate would add (Batch−1)/rate of latency
+	// to the first task of every request (it counts from its own intended
+	// time).
+	BatchFill Duration `json:"batch_fill,omitempty"`
 	// Senders bounds the concurrent submit requests (open loop).
 	Senders int `json:"senders,omitempty"`
 	// Generators is the number of load generator processes sharing the
@@ -384,6 +390,9 @@ func (l *Load) validate(add addFunc, search bool) {
 	}
 	if l.Batch < 0 || l.Batch > loadgen.MaxBatch {
 		add("load.batch", "%d must be between 1 and %d", l.Batch, loadgen.MaxBatch)
+	}
+	if l.BatchFill < 0 || (l.BatchFill > 0 && l.Batch > 0) {
+		add("load.batch_fill", "must be positive, and not set together with batch")
 	}
 	if l.Senders < 0 {
 		add("load.senders", "must not be negative")

@@ -30,7 +30,7 @@ func (r *scenarioRun) search(ctx context.Context) error {
 		}
 		sum := summarize(l, r.res.Ceiling.TasksPerSec())
 		var failed []string
-		for _, c := range loadChecks(&r.sc.SLO, l, &sum) {
+		for _, c := range loadChecks(r.sc, l, &sum) {
 			if !c.Pass {
 				failed = append(failed, fmt.Sprintf("%s: %s (want %s)", c.Name, c.Got, c.Want))
 			}
@@ -58,6 +58,17 @@ func (r *scenarioRun) search(ctx context.Context) error {
 		if !pass {
 			firstFail = rate
 			break
+		}
+	}
+	// Nothing passed: halve the rate (up to 4 times, not under 10/s), so
+	// a slow machine still gets a figure.
+	for rate := roundRate(sr.Start / 2); bestRate == 0 && rate >= 10 && len(r.res.Steps) < 5; rate = roundRate(rate / 2) {
+		pass, err := try(rate)
+		if err != nil {
+			return err
+		}
+		if !pass {
+			firstFail = rate
 		}
 	}
 	for k := 0; k < sr.Refine && firstFail > 0 && bestRate > 0; k++ {

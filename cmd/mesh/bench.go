@@ -180,7 +180,7 @@ func printSummary(w io.Writer, results []*bench.Result) {
 				verdict += " (error)"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.1f\t%.2f\t%.2f\t%.2f\t%.1f\t%d\t%d\t%d\t%.0f MiB\t%s\t\n", r.Title(), r.Rate,
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.1f\t%.2f\t%.2f\t%.2f\t%.1f\t%d\t%d\t%d\t%.0f MiB\t%s\t\n", r.Title(), r.RateLabel(),
 			s.TasksPerSec, 100*s.CeilingRatio, s.P50MS, s.P99MS, s.P999MS, s.MaxMS, s.Errors, s.Lost, s.Duplicates,
 			float64(s.RSSMaxBytes)/(1<<20), verdict)
 	}
