@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -26,9 +27,10 @@ type job struct {
 
 func (j *job) pipeline() bool { return len(j.units) == 1 && j.units[0].pipeline }
 
-// client speaks the producer's HTTP API over a pool of keep-alive
-// connections.
+// client speaks the producer's HTTP API: submits over the lean keep-alive
+// pool, the rare GET checks over net/http.
 type client struct {
+	pool     *connPool
 	http     *http.Client
 	base     string
 	token    string
@@ -59,59 +61,50 @@ func newTransport(maxConns int, timeout time.Duration) *http.Transport {
 	}
 }
 
-func newClient(cfg *Config, clk clock) *client {
+func newClient(cfg *Config, clk clock) (*client, error) {
+	pool, err := newConnPool(cfg.Target, cfg.Token, cfg.RequestTimeout)
+	if err != nil {
+		return nil, err
+	}
 	return &client{
-		http:     &http.Client{Transport: newTransport(cfg.MaxConns, cfg.RequestTimeout), Timeout: cfg.RequestTimeout},
+		pool:     pool,
+		http:     &http.Client{Transport: newTransport(DefaultCheckWorkers, cfg.RequestTimeout), Timeout: cfg.RequestTimeout},
 		base:     strings.TrimRight(cfg.Target, "/"),
 		token:    cfg.Token,
 		priority: cfg.Priority,
 		clock:    clk,
 		batch:    cfg.Batch > 1,
 		pad:      strings.Repeat("x", task.MaxPayloadBytes),
-	}
+	}, nil
 }
 
-func (c *client) close() { c.http.CloseIdleConnections() }
+func (c *client) close() {
+	c.pool.close()
+	c.http.CloseIdleConnections()
+}
 
-// submit sends one job and reports what happened. ctx should outlive an
-// interrupt so requests in flight can finish; buf is the caller's buffer for
-// the answer, reused from request to request.
-func (c *client) submit(ctx context.Context, j *job, buf *bytes.Buffer) *submitRecord {
+// submit sends one job and reports what happened; requests in flight finish
+// (within RequestTimeout) even when the run is interrupted. buf is the
+// caller's buffer for the answer, reused from request to request.
+func (c *client) submit(j *job, buf *bytes.Buffer) *submitRecord {
 	path, body := c.body(j)
 	rec := &submitRecord{units: j.units, due: j.due, pipeline: j.pipeline(), bytesOut: int64(len(body))}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
-	if err != nil {
-		rec.err = err.Error()
-		return rec
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
 	rec.sent = c.clock.now()
-	resp, err := c.http.Do(req)
+	status, err := c.pool.post(path, body, buf)
+	rec.done = c.clock.now()
 	if err != nil {
-		rec.done = c.clock.now()
 		rec.err = transportError(err)
 		return rec
 	}
-	buf.Reset()
-	_, err = buf.ReadFrom(io.LimitReader(resp.Body, 64<<20))
-	_ = resp.Body.Close()
 	raw := buf.Bytes()
-	rec.done = c.clock.now()
-	rec.status = resp.StatusCode
+	rec.status = status
 	rec.bytesIn = int64(len(raw))
-	if err != nil {
-		rec.err = "reading answer: " + transportError(err)
-		return rec
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		rec.err = statusError(resp.StatusCode, raw)
+	if status < 200 || status > 299 {
+		rec.err = statusError(status, raw)
 		return rec
 	}
 	if err := c.parse(rec, raw); err != nil {
-		rec.err = fmt.Sprintf("%d answer: %v", resp.StatusCode, err)
+		rec.err = fmt.Sprintf("%d answer: %v", status, err)
 		return rec
 	}
 	rec.accepted = true
@@ -237,17 +230,23 @@ func statusError(status int, raw []byte) string {
 	return s
 }
 
-// transportError shortens a transport error to its cause, without the URL.
+// transportError names a transport error by its operation and cause,
+// without URLs or ephemeral ports, so the error set stays small.
 func transportError(err error) string {
-	var ue interface{ Unwrap() error }
-	if errors.As(err, &ue) && ue.Unwrap() != nil {
-		err = ue.Unwrap()
-	}
+	prefix := ""
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		return "timeout: " + err.Error()
+		prefix = "timeout: "
 	}
-	return err.Error()
+	var op *net.OpError
+	if errors.As(err, &op) {
+		return prefix + op.Op + " " + op.Net + ": " + op.Err.Error()
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return prefix + err.Error()
 }
 
 // taskState is the answer of GET /api/v1/tasks/{id}.

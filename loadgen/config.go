@@ -105,13 +105,12 @@ type Config struct {
 	// is due). Defaults to 1.
 	Batch int
 
-	// Senders bounds the concurrent submit requests of an open-loop run. When
-	// all are busy, requests wait, their intended time still counts, and the
-	// schedule lag shows it. Defaults to 512.
+	// Senders bounds the concurrent submit requests of an open-loop run, and
+	// so the keep-alive connections to the target (opened as the
+	// concurrency needs them). When all are busy, requests wait, their
+	// intended time still counts, and the schedule lag shows it. Defaults to
+	// 512.
 	Senders int
-	// MaxConns bounds the connections to the target. Defaults to Senders
-	// (Clients in max mode).
-	MaxConns int
 	// RequestTimeout bounds one HTTP request. Defaults to 10s.
 	RequestTimeout time.Duration
 
@@ -142,7 +141,8 @@ type Config struct {
 	// MetricsAddr, when set, serves Prometheus metrics on this address while
 	// the run lasts.
 	MetricsAddr string
-	// ResultPath, when set, receives the JSON result ("-" for Report's writer).
+	// ResultPath, when set, receives the JSON result; "-" sends it to Report
+	// and the text report to Progress instead.
 	ResultPath string
 	// HDRLogPath, when set, receives the interval log in HdrHistogram log
 	// format.
@@ -182,12 +182,6 @@ func (c Config) WithDefaults() Config {
 	}
 	c.Batch = cmp.Or(c.Batch, DefaultBatch)
 	c.Senders = cmp.Or(c.Senders, DefaultSenders)
-	if c.MaxConns == 0 {
-		c.MaxConns = c.Senders
-		if c.Mode == ModeMax {
-			c.MaxConns = c.Clients
-		}
-	}
 	c.RequestTimeout = cmp.Or(c.RequestTimeout, DefaultRequestTimeout)
 	c.DrainTimeout = cmp.Or(c.DrainTimeout, DefaultDrainTimeout)
 	c.MaxPending = cmp.Or(c.MaxPending, DefaultMaxPending)
@@ -232,7 +226,7 @@ func (c *Config) validate() error {
 		{c.Duration < 0 || c.Requests < 0, "duration and requests must not be negative"},
 		{!(c.PipelineFraction >= 0 && c.PipelineFraction <= 1), "pipelines: fraction must be between 0 and 1"},
 		{c.Batch < 1 || c.Batch > MaxBatch, fmt.Sprintf("batch: must be between 1 and %d", MaxBatch)},
-		{c.Senders < 1 || c.MaxConns < 1, "senders and max-conns must be at least 1"},
+		{c.Senders < 1, "senders: must be at least 1"},
 		{c.RequestTimeout < time.Millisecond || c.DrainTimeout < 0, "timeout: must be at least 1ms; drain-timeout must not be negative"},
 		{c.MaxPending < 1 || c.MaxLostListed < 0, "max-pending must be at least 1"},
 		{c.Interval < 10*time.Millisecond, "interval: must be at least 10ms"},

@@ -58,9 +58,15 @@ func mergeFiles(paths []string) (*Result, error) {
 	return Merge(results...)
 }
 
-// output writes the report and the JSON result.
+// output writes the report and the JSON result. With ResultPath "-" the
+// JSON goes to the Report writer and the text report to Progress, so that
+// stdout stays machine-readable.
 func output(cfg *Config, res *Result) error {
-	if err := WriteReport(cfg.Report, res); err != nil {
+	report := cfg.Report
+	if cfg.ResultPath == "-" {
+		report = cfg.Progress
+	}
+	if err := WriteReport(report, res); err != nil {
 		return fmt.Errorf("writing report: %w", err)
 	}
 	switch cfg.ResultPath {
@@ -117,26 +123,20 @@ func generate(ctx context.Context, cfg *Config) (*Result, error) {
 	// Connect to the completion stream before anything is sent.
 	var st *stream
 	if !cfg.SubmitOnly {
+		var stop func()
 		var err error
-		if st, err = newStream(cfg, &g.clk, g.events); err != nil {
+		if st, stop, err = g.startStream(ctx, m, hlog); err != nil {
 			return nil, err
 		}
-		c, err := st.dial(ctx, cfg.RequestTimeout)
-		if err != nil {
-			return nil, fmt.Errorf("completion stream: %w", err)
-		}
-		g.start(m, hlog)
-		streamCtx, stopStream := context.WithCancel(context.WithoutCancel(ctx))
-		streamDone := make(chan struct{})
-		go func() {
-			defer close(streamDone)
-			st.run(streamCtx, c)
-		}()
-		defer func() { stopStream(); <-streamDone }()
+		defer stop()
 	} else {
 		g.start(m, hlog)
 	}
-	g.client = newClient(cfg, g.clk)
+	var err error
+	if g.client, err = newClient(cfg, g.clk); err != nil {
+		close(g.stopped)
+		return nil, err
+	}
 	defer g.client.close()
 	cfg.Logger.Info("loadgen: starting", slog.String("target", cfg.Target), slog.String("mode", string(cfg.Mode)))
 
@@ -152,6 +152,27 @@ func generate(ctx context.Context, cfg *Config) (*Result, error) {
 	g.do(func() { res = g.rec.result(info) })
 	close(g.stopped)
 	return res, nil
+}
+
+// startStream connects to the completion stream, starts the recorder, then
+// reads the stream until stop is called.
+func (g *generator) startStream(ctx context.Context, m *metrics, hlog *hdr.HistogramLogWriter) (*stream, func(), error) {
+	st, err := newStream(g.cfg, &g.clk, g.events)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := st.dial(ctx, g.cfg.RequestTimeout)
+	if err != nil {
+		return nil, nil, fmt.Errorf("completion stream: %w", err)
+	}
+	g.start(m, hlog)
+	streamCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		st.run(streamCtx, conn)
+	}()
+	return st, func() { cancel(); <-done }, nil
 }
 
 // start sets the run's clock and starts the recorder.
@@ -245,12 +266,11 @@ func (g *generator) load(ctx context.Context) runInfo {
 	info.schedule = p.String()
 	jobs := make(chan *job, cfg.Senders)
 	var wg sync.WaitGroup
-	reqCtx := context.WithoutCancel(ctx) // requests in flight finish after an interrupt
 	for range cfg.Senders {
 		wg.Go(func() {
 			var buf bytes.Buffer
 			for j := range jobs {
-				g.submits <- g.client.submit(reqCtx, j, &buf)
+				g.submits <- g.client.submit(j, &buf)
 			}
 		})
 	}
@@ -380,13 +400,12 @@ func (g *generator) closedLoop(ctx context.Context, info *runInfo) {
 	cfg := g.cfg
 	var issued atomic.Int64
 	var wg sync.WaitGroup
-	reqCtx := context.WithoutCancel(ctx)
 	for i := range cfg.Clients {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(cfg.Seed, uint64(i)))
 			var buf bytes.Buffer
 			for ctx.Err() == nil && (cfg.Duration == 0 || g.clk.now() < int64(cfg.Duration)) {
-				if !g.clientStep(ctx, reqCtx, rng, &issued, &buf) {
+				if !g.clientStep(ctx, rng, &issued, &buf) {
 					return
 				}
 			}
@@ -401,7 +420,7 @@ func (g *generator) closedLoop(ctx context.Context, info *runInfo) {
 
 // clientStep sends one closed-loop request and waits for its outcome; false
 // when the request budget is spent.
-func (g *generator) clientStep(ctx, reqCtx context.Context, rng *rand.Rand, issued *atomic.Int64, buf *bytes.Buffer) bool {
+func (g *generator) clientStep(ctx context.Context, rng *rand.Rand, issued *atomic.Int64, buf *bytes.Buffer) bool {
 	cfg := g.cfg
 	k := int64(cfg.Batch)
 	first := issued.Add(k) - k
@@ -430,7 +449,7 @@ func (g *generator) clientStep(ctx, reqCtx context.Context, rng *rand.Rand, issu
 	if len(j.units) < int(k) {
 		issued.Add(int64(len(j.units)) - k)
 	}
-	rec := g.client.submit(reqCtx, j, buf)
+	rec := g.client.submit(j, buf)
 	var w *waiter
 	if !cfg.SubmitOnly && rec.accepted {
 		w = &waiter{remaining: len(rec.ids), done: make(chan struct{})}

@@ -420,8 +420,10 @@ func (r *recorder) rotate(end time.Time) {
 		if r.hlog != nil {
 			_ = r.hlog.OutputIntervalHistogram(h)
 		}
-		r.sacc.h[i].Merge(h)
-		h.Reset()
+		if h.TotalCount() > 0 { // Merge and Reset walk every bucket: skip them when empty
+			r.sacc.h[i].Merge(h)
+			h.Reset()
+		}
 	}
 	r.accumulate(&iv)
 	r.m.rates(iv.TargetRate, iv.Rate())
@@ -465,7 +467,9 @@ func (r *recorder) flushSeries(endMS int64) {
 	for i, h := range a.h {
 		hs[i] = newHistogram(h)
 		hs[i].h = nil // keep only the encoding
-		h.Reset()
+		if h.TotalCount() > 0 {
+			h.Reset()
+		}
 	}
 	p.Latency = Latencies{Corrected: hs[hCorrected], Service: hs[hService], Submit: hs[hSubmit], ScheduleLag: hs[hLag]}
 	r.series = append(r.series, p)
@@ -484,7 +488,7 @@ type seriesAcc struct {
 
 func (r *recorder) printProgress(iv *Interval, end time.Time) {
 	secs := float64(iv.EndMS-iv.StartMS) / 1000
-	if secs <= 0 {
+	if secs <= 0 || r.progress == io.Discard {
 		return
 	}
 	line := fmt.Sprintf("%7.1fs  ", end.Sub(r.start).Seconds())
