@@ -81,6 +81,8 @@ type Orchestrator struct {
 // process stopped.
 type runHooks struct {
 	beforeMain, afterMain, afterStop func(ctx context.Context, r *scenarioRun)
+	// measure, when set, replaces the warmup and measured phases.
+	measure func(ctx context.Context, r *scenarioRun) error
 }
 
 // New checks that the backends answer and returns an Orchestrator. Close it.

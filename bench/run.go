@@ -121,7 +121,11 @@ func (r *scenarioRun) execute(ctx context.Context) (res *Result, err error) {
 	if err := r.startMesh(ctx); err != nil {
 		return r.res, err
 	}
-	if err := r.measure(ctx); err != nil {
+	measure := r.measure
+	if m := r.o.hooks.measure; m != nil {
+		measure = func(ctx context.Context) error { return m(ctx, r) }
+	}
+	if err := measure(ctx); err != nil {
 		return r.res, err
 	}
 	stopSampling()
