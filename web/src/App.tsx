@@ -58,7 +58,17 @@ function findEvent(st: MeshState, id: string): TaskEvent | undefined {
   return undefined
 }
 
-function aggregatesOf(st: MeshState, idle: boolean): Record<TaskState, ColumnAggregate> {
+/** sparksOf cuts the last minute of each column's series (recomputed once a second). */
+function sparksOf(series: MeshState['series']): Record<TaskState, readonly number[]> {
+  const out = {} as Record<TaskState, readonly number[]>
+  for (const s of STATES) {
+    const v = series.column[s]
+    out[s] = v.slice(Math.max(0, v.length - SPARK_SECONDS))
+  }
+  return out
+}
+
+function aggregatesOf(st: MeshState, idle: boolean, sparks: Record<TaskState, readonly number[]>): Record<TaskState, ColumnAggregate> {
   const by = (f: (r: Role) => number): Record<Role, number> => ({ ARCHITECT: f('ARCHITECT'), DEVELOPER: f('DEVELOPER'), QA: f('QA') })
   const stats = st.stats
   const perRole: Record<TaskState, Record<Role, number>> = {
@@ -71,16 +81,15 @@ function aggregatesOf(st: MeshState, idle: boolean): Record<TaskState, ColumnAgg
   const inflight = st.workers.reduce((a, w) => a + w.inflight, 0)
   const notes: Record<TaskState, string> = {
     pending: `${rate(idle ? 0 : stats.rates.submitted_per_s)}/s submitted`,
-    active: `${count(inflight)} in flight on ${st.workers.length} workers`,
+    active: `${count(inflight)} in flight on ${st.workers.length} worker${st.workers.length === 1 ? "" : "s"}`,
     completed: `${rate(idle ? 0 : stats.rates.completed_per_s)}/s completed`,
     failed: `${count(stats.totals.retried)} retried so far`,
     dead: `${count(stats.totals.dead)} dead-lettered so far`,
   }
   const out = {} as Record<TaskState, ColumnAggregate>
   for (const s of STATES) {
-    const series = st.series.column[s]
     out[s] = {
-      spark: series.slice(Math.max(0, series.length - SPARK_SECONDS)),
+      spark: sparks[s],
       sparkLabel: s === 'completed' ? 'completed per second, last minute' : `${s} depth, last minute`,
       note: notes[s],
       perRole: perRole[s],
@@ -118,7 +127,8 @@ export function App({ config, api = defaultApi, socketFactory }: AppProps) {
     for (const s of STATES) t[s] = columnTotal(state, s)
     return t
   }, [state.columns, state.stats])
-  const aggregates = useMemo(() => aggregatesOf(state, idle), [state.series, state.stats, state.counters.byRole, state.workers, idle])
+  const sparks = useMemo(() => sparksOf(state.series), [state.series])
+  const aggregates = useMemo(() => aggregatesOf(state, idle, sparks), [sparks, state.stats, state.counters.byRole, state.workers, idle])
 
   const throughput = useMemo<ChartSeries[]>(
     () => [
@@ -188,7 +198,7 @@ export function App({ config, api = defaultApi, socketFactory }: AppProps) {
             <div className="flex items-baseline justify-between gap-3">
               <h2 className="text-sm font-semibold text-slate-200">Task board</h2>
               <span className="text-[11px] text-slate-500">
-                newest first · {config.visiblePerColumn} cards per column · {count(state.counters.events)} events seen
+                newest first · {config.visiblePerColumn} cards per column · {config.reducer.cap} kept
               </span>
             </div>
             <BoardToolbar filter={filter} onFilter={setFilter} view={view} onView={setView} highTraffic={aggregate} threshold={config.reducer.highTrafficAt} />
@@ -205,11 +215,8 @@ export function App({ config, api = defaultApi, socketFactory }: AppProps) {
         <DeadLetters actions={api.dead} total={deadTotal} nowMs={nowSec} onOpen={onOpen} />
         <footer className="flex flex-wrap gap-x-4 gap-y-1 pb-4 font-mono text-[11px] text-slate-600">
           <span>{config.flushMs > 0 ? `flush every ${config.flushMs} ms` : 'per-event rendering (baseline)'}</span>
-          <span>frames {count(state.counters.frames)}</span>
           <span>snapshots {state.counters.snapshots}</span>
           <span>connects {status.connects}</span>
-          <span>kept ≤ {config.reducer.cap}/column</span>
-          <span>seq {state.counters.seq}</span>
           {state.counters.omitted > 0 && <span>omitted by server {count(state.counters.omitted)}</span>}
         </footer>
       </main>

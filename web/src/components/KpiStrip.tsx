@@ -1,4 +1,4 @@
-import { memo, type ReactNode } from 'react'
+import { memo, useMemo, type ReactNode } from 'react'
 import { ROLES, type Stats } from '../api/types'
 import { count, ms, percent, rate } from '../lib/format'
 import { ROLE_STYLE } from '../lib/roles'
@@ -39,6 +39,11 @@ function tail(v: readonly number[], n: number): readonly number[] {
 
 /** KpiStrip: the header figures — throughput, latency, admission, totals, depth per role. */
 export const KpiStrip = memo(function KpiStrip({ stats, series, idle }: KpiStripProps) {
+  // Sparklines change once a second (with the series), not with every frame's stats.
+  const sparks = useMemo(
+    () => ({ completed: tail(series.completed, LAST_MINUTE), events: tail(series.events, LAST_MINUTE), p99: tail(series.p99, LAST_MINUTE), seen: series.events.reduce((a, b) => a + b, 0) }),
+    [series],
+  )
   const completed = idle ? 0 : stats.rates.completed_per_s
   const submitted = idle ? 0 : stats.rates.submitted_per_s
   const evRate = series.events[series.events.length - 1] ?? 0
@@ -52,14 +57,14 @@ export const KpiStrip = memo(function KpiStrip({ stats, series, idle }: KpiStrip
         <div className="text-xs text-slate-500">
           submitted <span className="font-mono tabular-nums text-slate-300">{rate(submitted)}</span>/s
         </div>
-        <Sparkline values={tail(series.completed, LAST_MINUTE)} stroke="#34d399" label="completed per second, last minute" />
+        <Sparkline values={sparks.completed} stroke="#34d399" label="completed per second, last minute" />
       </Kpi>
       <Kpi label="Events" testId="kpi-events">
         <Big value={rate(evRate)} unit="events/s" />
         <div className="text-xs text-slate-500">
-          seen <span className="font-mono tabular-nums text-slate-300">{count(series.events.reduce((a, b) => a + b, 0))}</span> in 5 min
+          seen <span className="font-mono tabular-nums text-slate-300">{count(sparks.seen)}</span> in 5 min
         </div>
-        <Sparkline values={tail(series.events, LAST_MINUTE)} stroke="#a78bfa" label="events per second, last minute" />
+        <Sparkline values={sparks.events} stroke="#a78bfa" label="events per second, last minute" />
       </Kpi>
       <Kpi label="End-to-end latency" testId="kpi-latency" wide>
         <div className="flex items-baseline gap-3">
@@ -75,7 +80,7 @@ export const KpiStrip = memo(function KpiStrip({ stats, series, idle }: KpiStrip
         <div className="text-xs text-slate-500">
           p90 <span className="font-mono tabular-nums text-slate-300">{ms(stats.latency_ms.p90)}</span> · last 10 s
         </div>
-        <Sparkline values={tail(series.p99, LAST_MINUTE)} stroke="#fbbf24" label="p99 latency, last minute" />
+        <Sparkline values={sparks.p99} stroke="#fbbf24" label="p99 latency, last minute" />
       </Kpi>
       <Kpi label="Admission" testId="kpi-admission" wide>
         <Big value={count(t.accepted)} unit="accepted" />

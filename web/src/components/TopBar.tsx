@@ -47,7 +47,7 @@ export const TopBar = memo(function TopBar(p: TopBarProps) {
     if (v) p.onLookup(v)
   }
   return (
-    <header className="sticky top-0 z-30 border-b border-slate-800/80 bg-[#070b14]/90 backdrop-blur">
+    <header className="sticky top-0 z-30 border-b border-slate-800/80 bg-[#070b14]">
       <div className="mx-auto flex max-w-[1800px] flex-wrap items-center gap-x-5 gap-y-2 px-4 py-2.5 sm:px-6">
         <div className="flex items-center gap-2.5">
           <svg viewBox="0 0 32 32" className="h-7 w-7" aria-hidden="true">
