@@ -217,6 +217,7 @@ export function App({ config, api = defaultApi, socketFactory }: AppProps) {
           <span>{config.flushMs > 0 ? `flush every ${config.flushMs} ms` : 'per-event rendering (baseline)'}</span>
           <span>snapshots {state.counters.snapshots}</span>
           <span>connects {status.connects}</span>
+          <span>keys: / lookup · Esc close · Tab/Enter everywhere</span>
           {state.counters.omitted > 0 && <span>omitted by server {count(state.counters.omitted)}</span>}
         </footer>
       </main>

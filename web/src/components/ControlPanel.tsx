@@ -188,6 +188,9 @@ export const ControlPanel = memo(function ControlPanel({ actions, onOpenTask }: 
         {tab !== 'simulate' && (
           <Field label="Payload (JSON)" htmlFor={`${uid}-payload`}>
             <textarea id={`${uid}-payload`} name="payload" className="input h-20 resize-y font-mono text-xs" spellCheck={false} value={payload} onChange={(e) => setPayload(e.target.value)} />
+            <span className="text-[11px] text-slate-500">
+              Simulated workers read <code className="font-mono text-slate-400">{'"sim": {"work_ms": 50, "fail": true, "fail_attempts": 1}'}</code>
+            </span>
           </Field>
         )}
         {tab === 'simulate' && (
