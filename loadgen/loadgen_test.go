@@ -63,7 +63,7 @@ func TestStallIsCharged(t *testing.T) {
 	// actual send: the uncorrected p99 stays small and hides the stall. (On a
 	// loaded machine under -race every latency grows, so the bound is
 	// relative as well as absolute.)
-	if service.P99US > 250_000 || service.P99US > corrected.P99US/4 {
+	if service.P99US > 400_000 || service.P99US > corrected.P99US/4 {
 		t.Errorf("service p99 %s, want it small (only the 10 requests in flight saw the stall)", fmtUS(service.P99US))
 	}
 	if service.MaxUS < 900_000 {
@@ -123,7 +123,9 @@ func TestHealthyRun(t *testing.T) {
 func TestLostTasks(t *testing.T) {
 	t.Parallel()
 	fake := newFakeMesh(t, fakeOpts{dropEvery: 10})
-	res, report := run(t, Config{Target: fake.URL, Rate: 2000, Requests: 200, DrainTimeout: 200 * time.Millisecond})
+	// The drain waits its full timeout (10 tasks never complete): long enough
+	// that every other event arrives first, even on a starved CI machine.
+	res, report := run(t, Config{Target: fake.URL, Rate: 2000, Requests: 200, DrainTimeout: time.Second})
 	// 20 events dropped: 10 found completed by GET (late), 10 still active.
 	if res.Tasks.Completed != 190 || res.Tasks.Late != 10 || res.Tasks.Lost != 10 {
 		t.Fatalf("completed %d late %d lost %d; want 190, 10, 10", res.Tasks.Completed, res.Tasks.Late, res.Tasks.Lost)
