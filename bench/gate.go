@@ -197,18 +197,20 @@ func (g *Gate) progress(format string, args ...any) {
 func (g *Gate) Run(ctx context.Context) (*GateReport, error) {
 	start := time.Now()
 	rep := &GateReport{CountersPass: true, Pass: true}
+	defer func() { rep.Seconds = time.Since(start).Seconds() }()
 	if !g.cfg.SkipCounters {
 		if err := g.counters(ctx, rep); err != nil {
+			rep.Pass = false
 			return rep, fmt.Errorf("stage 1 (counters): %w", err)
 		}
 		rep.Pass = rep.CountersPass
 	}
 	if !g.cfg.SkipTrials {
 		if err := g.trials(ctx, rep); err != nil {
+			rep.Pass = false
 			return rep, fmt.Errorf("stage 2 (trials): %w", err)
 		}
 	}
-	rep.Seconds = time.Since(start).Seconds()
 	return rep, nil
 }
 
@@ -328,9 +330,7 @@ func (g *Gate) drainBacklog(ctx context.Context, r *scenarioRun) (before, after 
 	r.res.Summary = summarize(l, 0)
 	r.res.Mesh = meshMetrics(scrapeBefore, scrapeAfter, 0)
 	r.res.Summary.Completed = int64(r.res.Mesh.Counters["worker_tasks_completed"])
-	if d, err := queueDepth(ctx, r.rdb, r.prefix); err == nil {
-		r.res.Leftover = &d
-	}
+	r.res.Leftover = r.leftover(ctx)
 	return before, after, nil
 }
 

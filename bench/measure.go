@@ -63,11 +63,26 @@ func (r *scenarioRun) measure(ctx context.Context) error {
 	}
 	after := r.scrapeAll(ctx)
 	r.res.Mesh = meshMetrics(before, after, r.res.Summary.Completed)
-	d, derr := queueDepth(ctx, r.rdb, r.prefix)
-	if derr == nil {
-		r.res.Leftover = &d
-	}
+	r.res.Leftover = r.leftover(ctx)
 	return nil
+}
+
+// leftover reads what is left in the queues after the drain, waiting up to
+// 10 s for acks still in flight (a worker publishes a completion and then
+// acks it, so the load generator can finish a moment before the last LREM).
+func (r *scenarioRun) leftover(ctx context.Context) *Depth {
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var last *Depth
+	_ = pollUntil(wctx, func() bool {
+		d, err := queueDepth(wctx, r.rdb, r.prefix)
+		if err != nil {
+			return false
+		}
+		last = &d
+		return d.Pending+d.Active == 0
+	})
+	return last
 }
 
 // mainLoad runs the measured phase, injecting the faults meanwhile.
