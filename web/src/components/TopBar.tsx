@@ -63,7 +63,11 @@ export const TopBar = memo(function TopBar(p: TopBarProps) {
           </div>
         </div>
         <ConnectionBadge status={p.status} nowMs={p.nowMs} dropped={p.dropped} onRetry={p.onRetry} />
-        <span className={`rounded-full bg-slate-900 px-2.5 py-1 text-xs font-medium ring-1 ${look.text}`} data-testid="admission-state">
+        <span
+          className={`rounded-full bg-slate-900 px-2.5 py-1 text-xs font-medium ring-1 ${look.text} ${p.status.kind === 'open' ? '' : 'opacity-40'}`}
+          title={p.status.kind === 'open' ? undefined : 'last known state (not connected)'}
+          data-testid="admission-state"
+        >
           {look.label}
         </span>
         {p.highTraffic && (
