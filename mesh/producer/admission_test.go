@@ -1,0 +1,116 @@
+package producer_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/agentmesh/agentmesh/mesh/events"
+	"github.com/agentmesh/agentmesh/mesh/meshtest"
+	"github.com/agentmesh/agentmesh/mesh/producer"
+	"github.com/agentmesh/agentmesh/mesh/queue"
+	"github.com/agentmesh/agentmesh/mesh/task"
+)
+
+// TestDepthBound: at its bound a role gets 429 with Retry-After and nothing
+// is written; other roles are unaffected; once the queue drains,
+// submissions are accepted again.
+func TestDepthBound(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{cfg: func(c *producer.Config) { c.MaxDepth = 3 }})
+	for range 3 {
+		b.submit(`{"role":"QA"}`, 202)
+	}
+	before := b.written()
+	a := b.post("/api/v1/tasks", `{"role":"QA"}`)
+	if code, _, _ := a.apiErr(); a.status != 429 || code != "overloaded" || a.header.Get("Retry-After") != "1" {
+		t.Fatalf("over the bound = %d %v %s", a.status, a.header, a.body)
+	}
+	if a := b.post("/api/v1/tasks/batch", `{"tasks":[{"role":"ARCHITECT"},{"role":"QA"}]}`); a.status != 429 {
+		t.Fatalf("batch with a full role = %d %s", a.status, a.body)
+	}
+	b.nothingWritten(before, "submissions over the bound")
+	b.submit(`{"role":"ARCHITECT"}`, 202) // another role is open
+
+	meshtest.Eventually(t, 5*time.Second, func() bool {
+		var s struct{ Admission struct{ State string } }
+		_ = json.Unmarshal(b.get("/api/v1/stats").body, &s)
+		return s.Admission.State == "overloaded"
+	}, "stats report overloaded")
+
+	ctx := context.Background()
+	items, err := b.q.Claim(ctx, task.QA, "w-drain", 10)
+	if err != nil || len(items) != 3 {
+		t.Fatalf("claiming: %v (%d)", err, len(items))
+	}
+	if err := b.q.Ack(ctx, "w-drain", items); err != nil {
+		t.Fatal(err)
+	}
+	meshtest.Eventually(t, 5*time.Second, func() bool {
+		return b.post("/api/v1/tasks", `{"role":"QA"}`).status == 202
+	}, "admission reopens once the queue drained")
+}
+
+// heartbeat records a worker's health as a worker would.
+func (b *bundle) heartbeat(id string, role task.Role, paused bool, rss uint64) {
+	b.t.Helper()
+	info, _ := json.Marshal(queue.WorkerInfo{ID: id, Roles: []task.Role{role}, RSSBytes: rss,
+		LimitBytes: 1000, SoftLimitBytes: 800, Paused: paused, HealthScore: 1 - float64(rss)/1000})
+	if err := b.q.Heartbeat(context.Background(), id, []task.Role{role}, time.Minute, info); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// TestUnhealthyWorkers: when every live worker of a role is over its soft
+// limit, its submissions get 503; a role without workers is still open;
+// when health returns, so does admission.
+func TestUnhealthyWorkers(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.heartbeat("w-qa-1", task.QA, true, 900)
+	b.heartbeat("w-qa-2", task.QA, false, 850) // over the soft limit, gate not yet closed
+	meshtest.Eventually(t, 5*time.Second, func() bool {
+		var s struct{ Admission events.Admission }
+		_ = json.Unmarshal(b.get("/api/v1/stats").body, &s)
+		return s.Admission.Roles[task.QA] == events.StateUnhealthy && s.Admission.State == events.StateUnhealthy
+	}, "stats report QA unhealthy")
+	before := b.written()
+	a := b.post("/api/v1/tasks", `{"role":"QA"}`)
+	if code, _, msg := a.apiErr(); a.status != 503 || code != "unavailable" || a.header.Get("Retry-After") == "" || msg == "" {
+		t.Fatalf("unhealthy answer %v %s", a.header, a.body)
+	}
+	b.nothingWritten(before, "submissions to an unhealthy role")
+	b.submit(`{"role":"DEVELOPER"}`, 202) // no live worker: tasks wait durably
+
+	b.heartbeat("w-qa-2", task.QA, false, 100) // one healthy worker is enough
+	meshtest.Eventually(t, 5*time.Second, func() bool {
+		return b.post("/api/v1/tasks", `{"role":"QA"}`).status == 202
+	}, "QA accepted again once a worker is healthy")
+}
+
+// TestInsertQueueFull: when submissions outrun the group commit's queue
+// they get 429 instead of piling up in memory.
+func TestInsertQueueFull(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{cfg: func(c *producer.Config) { c.InsertQueue = 1; c.InsertBatch = 1; c.InsertConcurrency = 1 }})
+	saw429 := false
+	for i := 0; i < 400 && !saw429; i += 50 {
+		results := make(chan int, 50)
+		for range 50 {
+			go func() { results <- b.post("/api/v1/tasks", `{"role":"QA"}`).status }()
+		}
+		for range 50 {
+			switch st := <-results; st {
+			case 429:
+				saw429 = true
+			case 202:
+			default:
+				t.Fatalf("status %d", st)
+			}
+		}
+	}
+	if !saw429 {
+		t.Skip("the inserter kept up with 50 concurrent submissions on this machine")
+	}
+}

@@ -1,0 +1,238 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/agentmesh/agentmesh/mesh/metrics"
+	"github.com/agentmesh/agentmesh/mesh/queue"
+	"github.com/agentmesh/agentmesh/mesh/store"
+	"github.com/agentmesh/agentmesh/mesh/task"
+)
+
+// errQueueFull: the inserter's queue is full; the submission gets 429.
+var errQueueFull = errors.New("producer: insert queue full")
+
+// errShuttingDown: the inserter is closed; the submission gets 503.
+var errShuttingDown = errors.New("producer: shutting down")
+
+// insertTimeout bounds one group commit (statement, push and publish). It
+// runs on a context detached from any request, so a client that hangs up
+// does not abort the batch of the others, and a shutdown still flushes.
+const insertTimeout = 15 * time.Second
+
+// inserter is the group commit of single submissions: concurrent requests
+// queue here and Config.InsertConcurrency flushers each take what has
+// queued (the first request goes at once; while a statement runs the next
+// batch grows, up to Config.InsertBatch), insert it with one store.Insert,
+// push the new tasks with one queue.Enqueue, answer every request, then
+// publish one "pending" event per new task.
+//
+// A push that fails after the commit does not fail the request: the task is
+// durable in PostgreSQL and pending, and the maintenance loop re-pushes
+// pending rows that nobody claimed (store.StalePending), so the answer is
+// 202 anyway; agentmesh_producer_enqueue_failures_total counts it.
+type inserter struct {
+	p        *Producer
+	pipeline bool
+	reqs     chan *insertReq
+
+	mu     sync.RWMutex // held for reading while queueing, for writing by close
+	closed bool
+	wg     sync.WaitGroup
+}
+
+type insertReq struct {
+	spec task.Spec
+	res  chan insertRes // buffered: a flusher never blocks on an abandoned request
+}
+
+type insertRes struct {
+	ins store.Inserted
+	err error
+}
+
+func newInserter(p *Producer, pipeline bool) *inserter {
+	return &inserter{p: p, pipeline: pipeline, reqs: make(chan *insertReq, p.cfg.InsertQueue)}
+}
+
+func (in *inserter) start() {
+	for range in.p.cfg.InsertConcurrency {
+		in.wg.Add(1)
+		go in.loop()
+	}
+}
+
+// close stops taking requests and waits until everything queued is flushed.
+func (in *inserter) close() {
+	in.mu.Lock()
+	if !in.closed {
+		in.closed = true
+		close(in.reqs)
+	}
+	in.mu.Unlock()
+	in.wg.Wait()
+}
+
+// enqueue queues specs without waiting; a spec that does not fit (or comes
+// after close) gets its error in its result channel.
+func (in *inserter) enqueue(specs []task.Spec) []chan insertRes {
+	out := make([]chan insertRes, len(specs))
+	in.mu.RLock()
+	defer in.mu.RUnlock()
+	for i, sp := range specs {
+		r := &insertReq{spec: sp, res: make(chan insertRes, 1)}
+		out[i] = r.res
+		if in.closed {
+			r.res <- insertRes{err: errShuttingDown}
+			continue
+		}
+		select {
+		case in.reqs <- r:
+		default:
+			r.res <- insertRes{err: errQueueFull}
+		}
+	}
+	return out
+}
+
+// insert queues one spec and waits for its result or ctx.
+func (in *inserter) insert(ctx context.Context, sp task.Spec) (store.Inserted, error) {
+	res := in.enqueue([]task.Spec{sp})[0]
+	select {
+	case r := <-res:
+		return r.ins, r.err
+	case <-ctx.Done():
+		return store.Inserted{}, ctx.Err()
+	}
+}
+
+func (in *inserter) loop() {
+	defer in.wg.Done()
+	batch := make([]*insertReq, 0, in.p.cfg.InsertBatch)
+	for first := range in.reqs {
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < in.p.cfg.InsertBatch {
+			select {
+			case r, ok := <-in.reqs:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		in.flush(batch)
+		clear(batch)
+	}
+}
+
+// fieldIndex reads the index of a store field error ("tasks[12].payload").
+var fieldIndex = regexp.MustCompile(`^tasks\[(\d+)\]\.(.*)$`)
+
+// flush inserts one batch and answers every request in it.
+func (in *inserter) flush(batch []*insertReq) {
+	ctx, cancel := context.WithTimeout(context.Background(), insertTimeout)
+	defer cancel()
+	p := in.p
+	p.m.InsertBatch(len(batch))
+	for len(batch) > 0 {
+		specs := make([]task.Spec, len(batch))
+		for i, r := range batch {
+			specs[i] = r.spec
+		}
+		res, err := p.s.Insert(ctx, specs, in.pipeline)
+		if i, fe := badSpec(err, len(batch)); fe != nil {
+			// A spec the handler's validation let through: fail it alone and
+			// retry the others.
+			batch[i].res <- insertRes{err: fe}
+			batch = append(batch[:i:i], batch[i+1:]...)
+			continue
+		}
+		if err != nil {
+			for _, r := range batch {
+				r.res <- insertRes{err: err}
+			}
+			return
+		}
+		in.settle(ctx, batch, res)
+		return
+	}
+}
+
+// badSpec returns the index and field error when err blames one spec.
+func badSpec(err error, n int) (int, *task.FieldError) {
+	var fe *task.FieldError
+	if !errors.As(err, &fe) {
+		return 0, nil
+	}
+	m := fieldIndex.FindStringSubmatch(fe.Field)
+	if m == nil {
+		return 0, nil
+	}
+	i, _ := strconv.Atoi(m[1])
+	if i >= n {
+		return 0, nil
+	}
+	return i, &task.FieldError{Field: m[2], Msg: fe.Msg, Err: fe.Err}
+}
+
+// settle pushes the new tasks, answers the requests, then publishes.
+func (in *inserter) settle(ctx context.Context, batch []*insertReq, res []store.Inserted) {
+	created := make([]task.Task, 0, len(res))
+	for _, r := range res {
+		if !r.Existing && !r.Conflict {
+			created = append(created, r.Task)
+		}
+	}
+	at := time.Now() // before the push: no worker can observe the task earlier
+	in.p.push(ctx, created)
+	for i, r := range batch {
+		r.res <- insertRes{ins: res[i]}
+	}
+	in.p.publishPending(ctx, created, at)
+}
+
+// push makes new tasks pending in Redis and counts them for admission. A
+// failure is logged and counted, never returned: the tasks are durable and
+// the maintenance loop re-pushes them.
+func (p *Producer) push(ctx context.Context, ts []task.Task) {
+	if len(ts) == 0 {
+		return
+	}
+	items := make([]queue.Item, len(ts))
+	for i := range ts {
+		items[i] = queue.Item{ID: ts[i].ID, Role: ts[i].Role, Priority: ts[i].Priority}
+		p.adm.accept(ts[i].Role, 1)
+	}
+	if err := p.q.Enqueue(ctx, items); err != nil {
+		p.m.EnqueueFailed(len(items))
+		p.log.Warn("pushing accepted tasks to Redis failed; they are durable and the maintenance sweeper will re-push them",
+			slog.Int("tasks", len(items)), slog.Any("err", err))
+	}
+}
+
+// publishPending announces new pending tasks to the dashboards.
+func (p *Producer) publishPending(ctx context.Context, ts []task.Task, at time.Time) {
+	if len(ts) == 0 {
+		return
+	}
+	if err := p.q.Publish(ctx, task.Events(ts, at)); err != nil {
+		p.log.Debug("publishing pending events failed", slog.Int("tasks", len(ts)), slog.Any("err", err))
+	}
+}
+
+// rejectReason is the metrics reason of an inserter error.
+func rejectReason(err error) string {
+	if errors.Is(err, errQueueFull) {
+		return metrics.ReasonOverloaded
+	}
+	return metrics.ReasonError
+}
