@@ -3,6 +3,7 @@ package queue_test
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
@@ -50,6 +51,21 @@ func Example() {
 	// claimed QA P1 0b5e1a5c-3f49-4d7e-9f5c-8d0e2a1b4c6d
 	// active before ack: 1
 	// active after ack: 0
+}
+
+// On a Redis Cluster the Queue takes a Cluster client; each role's keys
+// share one slot, and DefaultTags put the three roles on three masters of an
+// evenly split Cluster. (Not run: it needs a Cluster.)
+func Example_cluster() {
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{
+		Addrs: []string{"10.0.0.1:6379", "10.0.0.2:6379", "10.0.0.3:6379"}, // any nodes: seeds
+		// Reload the slot map every second, so that after a failover the
+		// client finds the promoted replica at once (the default is 60 s).
+		ClusterStateReloadInterval: time.Second,
+	})
+	defer rdb.Close()
+	q := queue.New(rdb, queue.Config{}) // every process of the mesh: the same Prefix and Tags
+	_ = q
 }
 
 func deleteKeys(rdb *redis.Client, prefix string) {

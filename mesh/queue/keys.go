@@ -7,24 +7,29 @@ import (
 )
 
 // keys builds every Redis key of the queue; nothing else in the package
-// concatenates key names. A role's keys carry the role in a hash tag
-// ("am:{QA}:pending:0") so they share one Redis Cluster slot and every Lua
-// script touches a single slot; keys shared by all roles carry "{meta}".
+// concatenates key names. A role's keys carry the role's tag (Config.Tags)
+// as a hash tag ("am:{QA}:pending:0") so they share one Redis Cluster slot
+// and every Lua script touches a single slot; keys shared by all roles
+// carry "{meta}".
 type keys struct{ prefix string }
 
 // roleKeys are the fixed keys of one role, built once in New.
 type roleKeys struct {
 	role    task.Role
-	base    string // "P:{R}:"
+	base    string // "P:{T}:", T the role's tag
 	pending [task.NumPriorities]string
 	leases  string
 	delayed string
 	signal  string
+	// epoch is set once per lifetime of the data of the role's slot: its
+	// absence means the Redis (or Cluster master) serving it lost its data.
+	epoch string
 }
 
-func (k keys) forRole(r task.Role) *roleKeys {
-	base := k.prefix + ":{" + string(r) + "}:"
-	rk := &roleKeys{role: r, base: base, leases: base + "leases", delayed: base + "delayed", signal: base + "signal"}
+func (k keys) forRole(r task.Role, tag string) *roleKeys {
+	base := k.prefix + ":{" + tag + "}:"
+	rk := &roleKeys{role: r, base: base, leases: base + "leases", delayed: base + "delayed",
+		signal: base + "signal", epoch: base + "epoch"}
 	for p := range rk.pending {
 		rk.pending[p] = base + "pending:" + strconv.Itoa(p)
 	}
@@ -50,9 +55,6 @@ func (k keys) seen() string { return k.meta("seen") }
 
 // leader holds the id of the maintenance leader.
 func (k keys) leader() string { return k.meta("leader") }
-
-// epoch is set once per Redis lifetime; its absence means Redis lost its data.
-func (k keys) epoch() string { return k.meta("epoch") }
 
 // events is the pub/sub channel of task events.
 func (k keys) events() string { return k.prefix + ":events" }

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/agentmesh/agentmesh/mesh/task"
 )
 
 // AcquireLeader makes id the maintenance leader for ttl if nobody is, or
@@ -38,32 +41,57 @@ func (q *Queue) ResignLeader(ctx context.Context, id string) error {
 // CheckEpoch tells the maintenance loop whether Redis lost its data since
 // this Queue last looked, so that it rebuilds the queues from PostgreSQL.
 //
-// The epoch key holds a random value set once per Redis lifetime (SET NX
-// GET, one command). CheckEpoch reports lost=true when
-//   - the key was missing and this call created it: Redis is new or restarted
-//     empty (on a first start that makes a rebuild that finds nothing to do,
-//     which is harmless); or
+// Every role has an epoch key in its own slot ("P:{T}:epoch"), holding a
+// random value set once per lifetime of that slot's data (SET NX GET, one
+// command per role, pipelined). On a Redis Cluster the roles may live on
+// different masters, and a master can lose its data alone; an epoch in a
+// shared slot would miss that. CheckEpoch reports lost=true when, for any
+// role,
+//   - the key was missing and this call created it: the Redis (or the
+//     master serving the role) is new or restarted empty (on a first start
+//     that makes a rebuild that finds nothing to do, which is harmless); or
 //   - the key holds another value than the one this Queue saw last: another
 //     process re-created it after a loss since we looked (a new leader
 //     rebuilds again, covering a leader that died mid-rebuild; rebuilding is
 //     idempotent up to duplicate deliveries, which the store rejects).
 //
 // Otherwise, including the first call of a process on a Redis that kept its
-// data, it reports false.
+// data, it reports false. A Cluster failover that promotes a replica keeps
+// the epochs, so it is no loss: the few writes asynchronous replication may
+// drop are covered by the maintenance sweep of stale pending rows.
+//
+// When reading some key fails, CheckEpoch returns the error, and a loss it
+// saw on another role is reported by the next call instead.
 func (q *Queue) CheckEpoch(ctx context.Context) (lost bool, err error) {
 	mine := newEpoch(q.cfg.Now())
-	old, err := q.rdb.SetArgs(ctx, q.keys.epoch(), mine, redis.SetArgs{Mode: "NX", Get: true}).Result()
+	p := q.rdb.Pipeline()
+	cmds := make(map[task.Role]*redis.StatusCmd, len(q.roles))
+	for _, r := range task.Roles {
+		cmds[r] = p.SetArgs(ctx, q.roles[r].epoch, mine, redis.SetArgs{Mode: "NX", Get: true})
+	}
+	_, _ = p.Exec(ctx)
 	q.epochMu.Lock()
 	defer q.epochMu.Unlock()
-	switch {
-	case errors.Is(err, redis.Nil): // missing: we created it
-		q.epoch = mine
-		return true, nil
-	case err != nil:
-		return false, fmt.Errorf("checking the Redis epoch: %w", err)
+	var firstErr error
+	for _, r := range task.Roles {
+		old, err := cmds[r].Result()
+		switch {
+		case errors.Is(err, redis.Nil): // missing: we created it
+			q.epoch[r] = mine
+			lost = true
+		case err != nil:
+			firstErr = cmp.Or(firstErr, fmt.Errorf("checking the Redis epoch of %s: %w", r, err))
+		default:
+			lost = lost || (q.epoch[r] != "" && q.epoch[r] != old)
+			q.epoch[r] = old
+		}
 	}
-	lost = q.epoch != "" && q.epoch != old
-	q.epoch = old
+	if firstErr != nil {
+		if lost { // the caller drops the answer: make the next call report it
+			q.forgetLocked()
+		}
+		return false, firstErr
+	}
 	return lost, nil
 }
 
@@ -76,7 +104,13 @@ const forgotten = "forgotten"
 func (q *Queue) ForgetEpoch() {
 	q.epochMu.Lock()
 	defer q.epochMu.Unlock()
-	q.epoch = forgotten
+	q.forgetLocked()
+}
+
+func (q *Queue) forgetLocked() {
+	for _, r := range task.Roles {
+		q.epoch[r] = forgotten
+	}
 }
 
 func newEpoch(now time.Time) string {

@@ -31,12 +31,47 @@
 // then tries once more. Enqueue, promotion and the reaper arm the signal;
 // a claim that leaves work behind re-arms it, so idle claimers wake in a
 // chain without polling.
+//
+// # Redis Cluster
+//
+// New takes a Cluster client as well (go-redis chooses it from a list of
+// seed addresses). Every Lua script and every BLPOP touches the keys of one
+// role, which share a slot through the role's hash tag (Config.Tags): the
+// wake keys of a cancelled claim and the role's epoch key too. The other
+// multi-key operations (an Enqueue of mixed roles, Settle, Depths,
+// Heartbeat, PromoteDue) are pipelines, which the Cluster client splits per
+// master; there is no MULTI, no SCAN and no cross-slot command. Events go
+// out with plain PUBLISH, which a Cluster delivers to subscribers on every
+// node.
+//
+// One role's queue is one slot, hence one master. A claim is an atomic move
+// out of the role's four priority lists guarded by one signal key; spread
+// over several slots, a claim would become a fan-out that cannot block on
+// all of them at once, and every Item would have to carry its shard. One
+// master moves ids through batched claims several times faster than
+// PostgreSQL, the system of record, can transition them, so the unit of
+// scale is the role: DefaultTags put the three roles on three different
+// masters of an evenly split Cluster.
+//
+// A failover (a master dies, its replica takes over) keeps the replica's
+// data, and asynchronous replication may drop the last writes before the
+// crash. Nothing accepted is lost by that: a dropped push or next-stage
+// enqueue leaves a pending row, and a dropped retry a failed row, that the
+// maintenance sweep pushes again; a dropped claim puts ids back in a
+// pending list while a worker runs them, and their second claim fails its
+// conditional activation and acks them; a dropped ack leaves an id in a
+// processing list until the worker leaves, and then the same happens to it.
+// A master that loses its data altogether (restarted empty, with no replica)
+// loses its roles' epoch keys: CheckEpoch reports that, and the maintenance
+// loop rebuilds the queues from PostgreSQL.
 package queue
 
 import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,6 +100,14 @@ const (
 // DefaultWeights are the claim weights of P0..P3.
 var DefaultWeights = [task.NumPriorities]int{8, 4, 2, 1}
 
+// DefaultTags are the hash tags of the roles' keys. They are chosen so that
+// on a Redis Cluster whose slots are split evenly (as `redis-cli --cluster
+// create` does) each role's slot lands on a different master for 3 to 8
+// masters: ARCH is slot 14805, DEV 2407, QA 9579. The role names themselves
+// would not spread: ARCHITECT (8297), DEVELOPER (10634) and QA all fall on
+// the middle one of 3 masters.
+var DefaultTags = map[task.Role]string{task.Architect: "ARCH", task.Developer: "DEV", task.QA: "QA"}
+
 // ErrInvalidArgument is wrapped by errors about arguments a caller got wrong
 // (an empty worker id, max out of range, mismatched slices, a bad priority).
 // Unknown roles wrap task.ErrUnknownRole instead.
@@ -87,6 +130,13 @@ type Config struct {
 	// first with probability Weights[p]/sum. Each must be at least 1.
 	// Defaults to 8, 4, 2, 1.
 	Weights [task.NumPriorities]int
+	// Tags are the hash tags of each role's keys ("P:{T}:pending:0"): one
+	// role's keys share one Redis Cluster slot, so the master serving that
+	// slot serves the whole role. Pick tags whose slots (CLUSTER KEYSLOT)
+	// sit on different masters to spread the roles. Every process of a mesh
+	// must use the same tags. Tags must be distinct, non-empty and free of
+	// braces. Roles left out default to DefaultTags.
+	Tags map[task.Role]string
 	// Now is the clock (heartbeat deadlines, worker expiry, claim leases).
 	// Defaults to time.Now.
 	Now func() time.Time
@@ -100,6 +150,14 @@ func (c Config) WithDefaults() Config {
 	if c.Weights == [task.NumPriorities]int{} {
 		c.Weights = DefaultWeights
 	}
+	tags := maps.Clone(c.Tags) // the caller's map stays as it was
+	if tags == nil {
+		tags = make(map[task.Role]string, len(task.Roles))
+	}
+	for _, r := range task.Roles {
+		tags[r] = cmp.Or(tags[r], DefaultTags[r])
+	}
+	c.Tags = tags
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -115,6 +173,23 @@ func (c Config) validate() error {
 			return fmt.Errorf("%w: weight of P%d is %d (want at least 1)", ErrInvalidArgument, p, w)
 		}
 	}
+	return c.validateTags()
+}
+
+func (c Config) validateTags() error {
+	owner := make(map[string]task.Role, len(c.Tags))
+	for r, tag := range c.Tags {
+		if !r.Valid() {
+			return fmt.Errorf("%w: a tag for role %q", task.ErrUnknownRole, r)
+		}
+		if tag == "" || strings.ContainsAny(tag, "{}") {
+			return fmt.Errorf("%w: tag %q of %s is empty or holds a brace", ErrInvalidArgument, tag, r)
+		}
+		if o, ok := owner[tag]; ok {
+			return fmt.Errorf("%w: %s and %s share the tag %q", ErrInvalidArgument, o, r, tag)
+		}
+		owner[tag] = r
+	}
 	return nil
 }
 
@@ -128,7 +203,7 @@ type Queue struct {
 	seq   atomic.Uint64 // numbers wake keys
 
 	epochMu sync.Mutex
-	epoch   string // the epoch this Queue last saw; "" before the first CheckEpoch
+	epoch   map[task.Role]string // the epochs this Queue last saw; none before the first CheckEpoch
 }
 
 // New returns a Queue on rdb, which may be a Cluster client. It panics if
@@ -138,9 +213,10 @@ func New(rdb redis.UniversalClient, cfg Config) *Queue {
 	if err := cfg.validate(); err != nil {
 		panic(fmt.Sprintf("queue.New: %v", err))
 	}
-	q := &Queue{rdb: rdb, cfg: cfg, keys: keys{prefix: cfg.Prefix}, roles: make(map[task.Role]*roleKeys)}
+	q := &Queue{rdb: rdb, cfg: cfg, keys: keys{prefix: cfg.Prefix}, roles: make(map[task.Role]*roleKeys),
+		epoch: make(map[task.Role]string)}
 	for _, r := range task.Roles {
-		q.roles[r] = q.keys.forRole(r)
+		q.roles[r] = q.keys.forRole(r, cfg.Tags[r])
 	}
 	for _, w := range cfg.Weights {
 		q.wsum += w

@@ -20,7 +20,7 @@ func BenchmarkClaimAck(b *testing.B) {
 			rdb, prefix := meshtest.Redis(b)
 			q := New(rdb, Config{Prefix: prefix, ClaimWait: 10 * time.Millisecond})
 			ctx := context.Background()
-			fill(b, q, b.N)
+			fillRole(b, q, task.QA, b.N)
 			b.ResetTimer()
 			for done := 0; done < b.N; {
 				items, err := q.Claim(ctx, task.QA, "bench", min(batch, b.N-done))
@@ -34,22 +34,6 @@ func BenchmarkClaimAck(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tasks/s")
 		})
-	}
-}
-
-// fill enqueues n QA tasks spread over the priorities, 1000 per round trip.
-func fill(b *testing.B, q *Queue, n int) {
-	b.Helper()
-	for n > 0 {
-		k := min(n, 1000)
-		items := make([]Item, 0, k)
-		for p := range task.NumPriorities {
-			items = append(items, newItems(task.QA, task.Priority(p), k/4+btoi(p < k%4))...)
-		}
-		if err := q.Enqueue(context.Background(), items); err != nil {
-			b.Fatal(err)
-		}
-		n -= k
 	}
 }
 

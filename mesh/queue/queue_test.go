@@ -22,12 +22,13 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // bundle is what setup gives a test: a Queue on its own key prefix of the
-// shared Redis, the raw client, and the Queue's clock.
+// backend, the raw client, and the Queue's clock.
 type bundle struct {
-	ctx   context.Context
-	q     *Queue
-	rdb   redis.UniversalClient
-	clock *fakeClock
+	ctx    context.Context
+	q      *Queue
+	rdb    redis.UniversalClient
+	prefix string
+	clock  *fakeClock
 }
 
 // fakeClock is a settable clock for Config.Now.
@@ -43,9 +44,9 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-func setup(t *testing.T, cfg ...Config) *bundle {
+func setup(t *testing.T, be backend, cfg ...Config) *bundle {
 	t.Helper()
-	rdb, prefix := meshtest.Redis(t)
+	rdb, prefix := be.shared(t)
 	return setupOn(t, rdb, prefix, cfg...)
 }
 
@@ -60,7 +61,7 @@ func setupOn(t *testing.T, rdb redis.UniversalClient, prefix string, cfg ...Conf
 	c.Now = clock.Now
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
-	return &bundle{ctx: ctx, q: New(rdb, c), rdb: rdb, clock: clock}
+	return &bundle{ctx: ctx, q: New(rdb, c), rdb: rdb, prefix: prefix, clock: clock}
 }
 
 // newItems makes n items of one role and priority.
@@ -111,7 +112,8 @@ func sortedIDs(items []Item) []string {
 func TestKeys(t *testing.T) {
 	t.Parallel()
 	k := keys{prefix: "am"}
-	rk := k.forRole(task.QA)
+	rk := k.forRole(task.QA, "QA")
+	q := New(nil, Config{Tags: map[task.Role]string{task.Developer: "D2"}})
 	for _, c := range []struct{ got, want string }{
 		{rk.pending[0], "am:{QA}:pending:0"},
 		{rk.pending[3], "am:{QA}:pending:3"},
@@ -119,11 +121,14 @@ func TestKeys(t *testing.T) {
 		{rk.leases, "am:{QA}:leases"},
 		{rk.delayed, "am:{QA}:delayed"},
 		{rk.signal, "am:{QA}:signal"},
+		{rk.epoch, "am:{QA}:epoch"},
 		{rk.wake("w1", 7), "am:{QA}:wake:w1:7"},
+		{q.roles[task.Architect].signal, "am:{ARCH}:signal"}, // a default tag
+		{q.roles[task.Developer].signal, "am:{D2}:signal"},   // a configured one
+		{q.roles[task.QA].signal, "am:{QA}:signal"},
 		{k.workers(), "am:{meta}:workers"},
 		{k.seen(), "am:{meta}:seen"},
 		{k.leader(), "am:{meta}:leader"},
-		{k.epoch(), "am:{meta}:epoch"},
 		{k.events(), "am:events"},
 		{k.admission(), "am:admission"},
 	} {
@@ -178,9 +183,8 @@ func FuzzDecodeMember(f *testing.F) {
 	})
 }
 
-func TestEnqueueClaimAck(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
+func testEnqueueClaimAck(t *testing.T, be backend) {
+	b := setup(t, be)
 	r := task.Architect
 	in := append(append(newItems(r, task.P0, 1), newItems(r, task.P2, 2)...), newItems(task.QA, task.P1, 1)...)
 	if err := b.q.Enqueue(b.ctx, in); err != nil {
@@ -213,9 +217,8 @@ func TestEnqueueClaimAck(t *testing.T) {
 	}
 }
 
-func TestEnqueueRejectsBadItems(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
+func testEnqueueRejectsBadItems(t *testing.T, be backend) {
+	b := setup(t, be)
 	good := newItems(task.QA, task.P1, 1)[0]
 	for _, c := range []struct {
 		name string
@@ -244,9 +247,8 @@ func TestEnqueueRejectsBadItems(t *testing.T) {
 	}
 }
 
-func TestClaimBatchAtMostMax(t *testing.T) {
-	t.Parallel()
-	b := setup(t, Config{ClaimWait: 50 * time.Millisecond})
+func testClaimBatchAtMostMax(t *testing.T, be backend) {
+	b := setup(t, be, Config{ClaimWait: 50 * time.Millisecond})
 	r := task.Developer
 	in := append(newItems(r, task.P1, 120), newItems(r, task.P3, 130)...)
 	if err := b.q.Enqueue(b.ctx, in); err != nil {
@@ -272,18 +274,16 @@ func TestClaimBatchAtMostMax(t *testing.T) {
 	}
 }
 
-func TestClaimTimesOutEmpty(t *testing.T) {
-	t.Parallel()
-	b := setup(t, Config{ClaimWait: 50 * time.Millisecond})
+func testClaimTimesOutEmpty(t *testing.T, be backend) {
+	b := setup(t, be, Config{ClaimWait: 50 * time.Millisecond})
 	got, err := b.q.Claim(b.ctx, task.QA, "w", 10)
 	if err != nil || len(got) != 0 {
 		t.Fatalf("Claim on an empty queue = %v, %v; want no items and no error", got, err)
 	}
 }
 
-func TestClaimPriorityWeighting(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
+func testClaimPriorityWeighting(t *testing.T, be backend) {
+	b := setup(t, be)
 	r := task.QA
 	const perPrio, claims = 3000, 3000
 	for p := task.P0; p <= task.P3; p++ {
@@ -330,35 +330,40 @@ func TestVisitOrderIsAPermutation(t *testing.T) {
 	}
 }
 
-// blockedClients reads how many clients a private server has blocked.
-func blockedClients(ctx context.Context, rdb *redis.Client) int {
-	info, err := rdb.Info(ctx, "clients").Result()
-	if err != nil {
-		return -1
-	}
-	for _, line := range strings.Split(info, "\r\n") {
-		if v, ok := strings.CutPrefix(line, "blocked_clients:"); ok {
-			var n int
-			_, _ = fmt.Sscan(v, &n)
-			return n
+// blocked counts the test's clients blocked in a command (BLPOP) on every
+// master: those whose CLIENT LIST entry is named after the test's prefix
+// and flagged "b".
+func (b *bundle) blocked(t *testing.T) int {
+	t.Helper()
+	var mu sync.Mutex
+	n := 0
+	err := forEachMaster(b.ctx, b.rdb, func(ctx context.Context, node *redis.Client) error {
+		list, err := node.ClientList(ctx).Result()
+		if err != nil {
+			return err
 		}
+		for _, line := range strings.Split(list, "\n") {
+			f := map[string]string{}
+			for _, kv := range strings.Fields(line) {
+				k, v, _ := strings.Cut(kv, "=")
+				f[k] = v
+			}
+			if f["name"] == b.prefix && strings.Contains(f["flags"], "b") {
+				mu.Lock()
+				n++
+				mu.Unlock()
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("CLIENT LIST: %v", err)
 	}
-	return -1
+	return n
 }
 
-// privateRedis gives a test its own server, so that blocked_clients counts
-// only its claimers.
-func privateRedis(t *testing.T) *redis.Client {
-	srv := meshtest.StartRedis(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { _ = rdb.Close() })
-	return rdb
-}
-
-func TestBlockingClaimWakesOnEnqueue(t *testing.T) {
-	t.Parallel()
-	rdb := privateRedis(t)
-	b := setupOn(t, rdb, "am", Config{ClaimWait: 20 * time.Second})
+func testBlockingClaimWakesOnEnqueue(t *testing.T, be backend) {
+	b := setup(t, be, Config{ClaimWait: 20 * time.Second})
 	type result struct {
 		items []Item
 		err   error
@@ -368,7 +373,7 @@ func TestBlockingClaimWakesOnEnqueue(t *testing.T) {
 		items, err := b.q.Claim(b.ctx, task.Developer, "w", 10)
 		done <- result{items, err}
 	}()
-	meshtest.Eventually(t, 5*time.Second, func() bool { return blockedClients(b.ctx, rdb) == 1 },
+	meshtest.Eventually(t, 5*time.Second, func() bool { return b.blocked(t) == 1 },
 		"the claimer never blocked")
 	in := newItems(task.Developer, task.P2, 1)
 	if err := b.q.Enqueue(b.ctx, in); err != nil {
@@ -380,17 +385,15 @@ func TestBlockingClaimWakesOnEnqueue(t *testing.T) {
 	}
 }
 
-func TestBlockingClaimHonoursCancel(t *testing.T) {
-	t.Parallel()
-	rdb := privateRedis(t)
-	b := setupOn(t, rdb, "am", Config{ClaimWait: 60 * time.Second})
+func testBlockingClaimHonoursCancel(t *testing.T, be backend) {
+	b := setup(t, be, Config{ClaimWait: 60 * time.Second})
 	ctx, cancel := context.WithCancel(b.ctx)
 	done := make(chan error, 1)
 	go func() {
 		_, err := b.q.Claim(ctx, task.QA, "w", 10)
 		done <- err
 	}()
-	meshtest.Eventually(t, 5*time.Second, func() bool { return blockedClients(b.ctx, rdb) == 1 },
+	meshtest.Eventually(t, 5*time.Second, func() bool { return b.blocked(t) == 1 },
 		"the claimer never blocked")
 	cancel()
 	select {
@@ -410,10 +413,8 @@ func TestBlockingClaimHonoursCancel(t *testing.T) {
 	}
 }
 
-func TestIdleClaimersWakeInAChain(t *testing.T) {
-	t.Parallel()
-	rdb := privateRedis(t)
-	b := setupOn(t, rdb, "am", Config{ClaimWait: 20 * time.Second})
+func testIdleClaimersWakeInAChain(t *testing.T, be backend) {
+	b := setup(t, be, Config{ClaimWait: 20 * time.Second})
 	const claimers = 3
 	results := make(chan int, claimers)
 	for i := range claimers {
@@ -425,7 +426,7 @@ func TestIdleClaimersWakeInAChain(t *testing.T) {
 			results <- len(got)
 		}()
 	}
-	meshtest.Eventually(t, 5*time.Second, func() bool { return blockedClients(b.ctx, rdb) == claimers },
+	meshtest.Eventually(t, 5*time.Second, func() bool { return b.blocked(t) == claimers },
 		"the claimers never all blocked")
 	// One enqueue, one token: the first claimer takes 10 and re-arms the
 	// signal for the next, and so on.
@@ -441,9 +442,8 @@ func TestIdleClaimersWakeInAChain(t *testing.T) {
 	}
 }
 
-func TestConcurrentClaimersNeverShare(t *testing.T) {
-	t.Parallel()
-	b := setup(t, Config{ClaimWait: 50 * time.Millisecond})
+func testConcurrentClaimersNeverShare(t *testing.T, be backend) {
+	b := setup(t, be, Config{ClaimWait: 50 * time.Millisecond})
 	r := task.Architect
 	const n, workers = 5000, 16
 	var in []Item
@@ -493,9 +493,8 @@ func TestConcurrentClaimersNeverShare(t *testing.T) {
 	}
 }
 
-func TestRetryThenPromote(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
+func testRetryThenPromote(t *testing.T, be backend) {
+	b := setup(t, be)
 	r := task.Developer
 	in := append(newItems(r, task.P1, 2), newItems(task.QA, task.P3, 1)...)
 	if err := b.q.Enqueue(b.ctx, in); err != nil {
@@ -543,9 +542,8 @@ func TestRetryThenPromote(t *testing.T) {
 	}
 }
 
-func TestPromoteDueRespectsMax(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
+func testPromoteDueRespectsMax(t *testing.T, be backend) {
+	b := setup(t, be)
 	in := newItems(task.QA, task.P2, 5)
 	if err := b.q.Enqueue(b.ctx, in); err != nil {
 		t.Fatal(err)
@@ -562,9 +560,8 @@ func TestPromoteDueRespectsMax(t *testing.T) {
 	}
 }
 
-func TestReaperReturnsClaimsOnce(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
+func testReaperReturnsClaimsOnce(t *testing.T, be backend) {
+	b := setup(t, be)
 	r := task.Architect
 	in := append(newItems(r, task.P0, 2), newItems(r, task.P3, 3)...)
 	if err := b.q.Enqueue(b.ctx, in); err != nil {
@@ -615,9 +612,8 @@ func TestReaperReturnsClaimsOnce(t *testing.T) {
 	}
 }
 
-func TestClaimGivesALease(t *testing.T) {
-	t.Parallel()
-	b := setup(t, Config{ClaimLease: 5 * time.Second})
+func testClaimGivesALease(t *testing.T, be backend) {
+	b := setup(t, be, Config{ClaimLease: 5 * time.Second})
 	if err := b.q.Enqueue(b.ctx, newItems(task.QA, task.P1, 1)); err != nil {
 		t.Fatal(err)
 	}
@@ -639,9 +635,8 @@ func TestClaimGivesALease(t *testing.T) {
 	}
 }
 
-func TestHeartbeatAndWorkers(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
+func testHeartbeatAndWorkers(t *testing.T, be backend) {
+	b := setup(t, be)
 	started := b.clock.Now().Add(-time.Hour).UTC()
 	info := WorkerInfo{ID: "w1", Roles: []task.Role{task.QA, task.Developer}, RSSBytes: 100 << 20,
 		LimitBytes: 512 << 20, SoftLimitBytes: 400 << 20, HealthScore: 0.8, CPUPercent: 12.5,
@@ -687,9 +682,8 @@ func workerInfoEqual(a, b WorkerInfo) bool {
 		a.Paused == b.Paused && a.StartedAt.Equal(b.StartedAt) && a.SeenAt.Equal(b.SeenAt) && a.Version == b.Version
 }
 
-func TestRemoveWorker(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
+func testRemoveWorker(t *testing.T, be backend) {
+	b := setup(t, be)
 	roles := []task.Role{task.QA, task.Developer}
 	if err := b.q.Heartbeat(b.ctx, "w", roles, time.Second, []byte(`{}`)); err != nil {
 		t.Fatal(err)
@@ -713,9 +707,8 @@ func TestRemoveWorker(t *testing.T) {
 	}
 }
 
-func TestLeader(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
+func testLeader(t *testing.T, be backend) {
+	b := setup(t, be)
 	acquire := func(id string, ttl time.Duration) bool {
 		t.Helper()
 		ok, err := b.q.AcquireLeader(b.ctx, id, ttl)
@@ -752,9 +745,8 @@ func TestLeader(t *testing.T) {
 		"b's lease never lapsed")
 }
 
-func TestLeaderExclusiveUnderContention(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
+func testLeaderExclusiveUnderContention(t *testing.T, be backend) {
+	b := setup(t, be)
 	var mu sync.Mutex
 	var winners []string
 	var wg sync.WaitGroup
@@ -785,16 +777,7 @@ func TestCheckEpochDetectsRestart(t *testing.T) {
 	t.Cleanup(func() { _ = rdb.Close() })
 	leader := setupOn(t, rdb, "am")
 	other := setupOn(t, rdb, "am") // a second process
-	check := func(b *bundle) bool {
-		t.Helper()
-		var lost bool
-		meshtest.Eventually(t, 10*time.Second, func() bool {
-			var err error
-			lost, err = b.q.CheckEpoch(b.ctx)
-			return err == nil // the first call after a restart may meet a dead connection
-		}, "CheckEpoch kept failing")
-		return lost
-	}
+	check := func(b *bundle) bool { t.Helper(); return b.checkEpoch(t) }
 	for i, c := range []struct {
 		b    *bundle
 		want bool
@@ -839,16 +822,85 @@ func TestCheckEpochDetectsRestart(t *testing.T) {
 	}
 }
 
-func TestBatchRetriesNoScript(t *testing.T) {
-	t.Parallel()
-	rdb := privateRedis(t)
-	b := setupOn(t, rdb, "am")
+// checkEpoch runs CheckEpoch until it answers: the first call after a
+// server restart may meet a dead connection.
+func (b *bundle) checkEpoch(t *testing.T) bool {
+	t.Helper()
+	var lost bool
+	meshtest.Eventually(t, 10*time.Second, func() bool {
+		var err error
+		lost, err = b.q.CheckEpoch(b.ctx)
+		return err == nil
+	}, "CheckEpoch kept failing")
+	return lost
+}
+
+// testCheckEpochDetectsRoleLoss: on a Cluster one master can lose its data
+// alone — here every key of DEVELOPER's slot goes — and every process
+// notices, once.
+func testCheckEpochDetectsRoleLoss(t *testing.T, be backend) {
+	rdb, prefix := be.shared(t)
+	leader := setupOn(t, rdb, prefix)
+	other := setupOn(t, rdb, prefix) // a second process
+	for i, want := range []bool{true, false} {
+		if got := leader.checkEpoch(t); got != want {
+			t.Fatalf("step %d: lost = %t, want %t", i, got, want)
+		}
+	}
+	if other.checkEpoch(t) {
+		t.Fatal("a second process's first look reported a loss")
+	}
+	if err := leader.q.Enqueue(leader.ctx, newItems(task.QA, task.P1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	leader.deleteKeys(t, leader.q.roles[task.Developer].base)
+	for i, c := range []struct {
+		b    *bundle
+		want bool
+	}{
+		{leader, true},  // DEVELOPER's epoch is gone
+		{leader, false}, // reported once
+		{other, true},   // re-created since it last looked
+		{other, false},
+	} {
+		if got := c.b.checkEpoch(t); got != c.want {
+			t.Fatalf("after the loss, step %d: lost = %t, want %t", i, got, c.want)
+		}
+	}
+	if n := leader.pendingTotal(t, task.QA); n != 1 {
+		t.Fatalf("QA holds %d pending after DEVELOPER's loss, want 1", n)
+	}
+}
+
+// deleteKeys deletes every key that starts with prefix, on every master.
+func (b *bundle) deleteKeys(t *testing.T, prefix string) {
+	t.Helper()
+	err := forEachMaster(b.ctx, b.rdb, func(ctx context.Context, node *redis.Client) error {
+		iter := node.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			if err := node.Del(ctx, iter.Val()).Err(); err != nil {
+				return err
+			}
+		}
+		return iter.Err()
+	})
+	if err != nil {
+		t.Fatalf("deleting %s*: %v", prefix, err)
+	}
+}
+
+func testBatchRetriesNoScript(t *testing.T, be backend) {
+	rdb, prefix := be.private(t)
+	b := setupOn(t, rdb, prefix)
 	in := newItems(task.QA, task.P1, 2)
 	if err := b.q.Enqueue(b.ctx, in); err != nil {
 		t.Fatal(err)
 	}
 	got := b.claim(t, task.QA, "w", 2)
-	if err := rdb.ScriptFlush(b.ctx).Err(); err != nil {
+	err := forEachMaster(b.ctx, rdb, func(ctx context.Context, node *redis.Client) error {
+		return node.ScriptFlush(ctx).Err()
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	at := []time.Time{b.clock.Now(), b.clock.Now()}
@@ -860,9 +912,8 @@ func TestBatchRetriesNoScript(t *testing.T) {
 	}
 }
 
-func TestDepths(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
+func testDepths(t *testing.T, be backend) {
+	b := setup(t, be)
 	var in []Item
 	in = append(in, newItems(task.QA, task.P0, 3)...)
 	in = append(in, newItems(task.QA, task.P3, 4)...)
@@ -896,9 +947,8 @@ func TestDepths(t *testing.T) {
 	}
 }
 
-func TestPublishSubscribe(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
+func testPublishSubscribe(t *testing.T, be backend) {
+	b := setup(t, be)
 	sub := b.q.Subscribe(b.ctx)
 	defer sub.Close()
 	if _, err := sub.Receive(b.ctx); err != nil { // the subscription confirmation
@@ -924,9 +974,8 @@ func TestPublishSubscribe(t *testing.T) {
 	}
 }
 
-func TestPaused(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
+func testPaused(t *testing.T, be backend) {
+	b := setup(t, be)
 	for i, want := range []bool{false, true, true, false} {
 		if i > 0 {
 			if err := b.q.SetPaused(b.ctx, want); err != nil {
@@ -939,9 +988,8 @@ func TestPaused(t *testing.T) {
 	}
 }
 
-func TestSettleInOneRoundTrip(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
+func testSettleInOneRoundTrip(t *testing.T, be backend) {
+	b := setup(t, be)
 	in := newItems(task.Architect, task.P1, 3)
 	if err := b.q.Enqueue(b.ctx, in); err != nil {
 		t.Fatal(err)
@@ -965,10 +1013,32 @@ func TestSettleInOneRoundTrip(t *testing.T) {
 
 func TestNewRejectsBadConfig(t *testing.T) {
 	t.Parallel()
-	defer func() {
-		if recover() == nil {
-			t.Fatal("New accepted a zero weight")
-		}
-	}()
-	New(nil, Config{Weights: [4]int{1, 1, 0, 1}})
+	for _, c := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"zero weight", Config{Weights: [4]int{1, 1, 0, 1}}},
+		{"negative claim wait", Config{ClaimWait: -time.Second}},
+		{"tag with a brace", Config{Tags: map[task.Role]string{task.QA: "Q}A"}}},
+		{"two roles, one tag", Config{Tags: map[task.Role]string{task.QA: "DEV"}}}, // DEVELOPER's default
+		{"tag of an unknown role", Config{Tags: map[task.Role]string{"CEO": "C"}}},
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("New accepted a config with a %s", c.name)
+				}
+			}()
+			New(nil, c.cfg)
+		}()
+	}
+}
+
+func TestWithDefaultsKeepsCallersTags(t *testing.T) {
+	t.Parallel()
+	tags := map[task.Role]string{task.QA: "Q"}
+	c := Config{Tags: tags}.WithDefaults()
+	if len(tags) != 1 || c.Tags[task.QA] != "Q" || c.Tags[task.Architect] != DefaultTags[task.Architect] {
+		t.Fatalf("WithDefaults: tags %v, caller's map now %v", c.Tags, tags)
+	}
 }
