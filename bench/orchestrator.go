@@ -44,6 +44,8 @@ type Config struct {
 	Progress io.Writer
 	// Quiet drops the load generator's per-second lines from Progress.
 	Quiet bool
+	// Keep leaves each run's schema and keys in place (for debugging).
+	Keep bool
 }
 
 // WithDefaults returns c with zero fields set to their defaults.

@@ -410,6 +410,14 @@ func (r *scenarioRun) stopAll() {
 func (r *scenarioRun) cleanup() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if r.o.cfg.Keep {
+		r.progress("kept schema %s and keys %s:* (--keep)", r.schema, r.prefix)
+		if r.rdb != nil {
+			_ = r.rdb.Close()
+			r.rdb = nil
+		}
+		return
+	}
 	if err := dropSchema(ctx, r.o.cfg.DatabaseURL, r.schema); err != nil {
 		r.note("dropping schema %s: %v", r.schema, err)
 	}

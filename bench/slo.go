@@ -10,6 +10,9 @@ import (
 	"github.com/agentmesh/agentmesh/loadgen"
 )
 
+// checkQueuesEmpty names the check that nothing is left in Redis.
+const checkQueuesEmpty = "queues empty after the drain"
+
 // loadChecks are the SLO checks a load result alone decides: latency,
 // errors, loss, throughput and whether the generator kept its schedule.
 func loadChecks(sc *Scenario, l *loadgen.Result, s *Summary) []Check {
@@ -84,7 +87,7 @@ func (r *scenarioRun) evaluate() {
 			ratio(float64(last), float64(first)) <= slo.MaxRSSDrift)
 	}
 	if slo.ZeroLoss && res.Leftover != nil {
-		add("queues empty after the drain", "0", fmt.Sprintf("%d pending, %d active, %d delayed",
+		add(checkQueuesEmpty, "0", fmt.Sprintf("%d pending, %d active, %d delayed",
 			res.Leftover.Pending, res.Leftover.Active, res.Leftover.Delayed), res.Leftover.Pending+res.Leftover.Active == 0)
 	}
 	checks = append(checks, r.stopCheck())

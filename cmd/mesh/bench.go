@@ -77,6 +77,7 @@ func runBenchRun(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	ceilingDur := fs.Duration("ceiling-duration", 5*time.Second, "how long the ceiling is measured")
 	single := fs.Bool("ceiling-single", false, "also measure the one-round-trip-per-operation ceiling")
 	quiet := fs.Bool("quiet", false, "no per-second load generator lines")
+	keep := fs.Bool("keep", false, "keep each run's PostgreSQL schema and Redis keys (debugging)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -92,7 +93,7 @@ func runBenchRun(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	o, err := bench.New(ctx, bench.Config{RedisURL: be.redisURL, DatabaseURL: be.databaseURL, OutDir: *out,
-		Quick: *quick, NoCeiling: *noCeiling, CeilingSingle: *single, Progress: stderr, Quiet: *quiet,
+		Quick: *quick, Keep: *keep, NoCeiling: *noCeiling, CeilingSingle: *single, Progress: stderr, Quiet: *quiet,
 		Ceiling: bench.CeilingConfig{Duration: *ceilingDur}})
 	if err != nil {
 		return err
