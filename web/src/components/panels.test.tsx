@@ -79,7 +79,7 @@ describe('ControlPanel', () => {
     await userEvent.selectOptions(screen.getByLabelText('Role'), 'QA')
     await userEvent.click(screen.getByTestId('submit'))
     expect(a.submitTask).toHaveBeenCalledWith(expect.objectContaining({ role: 'QA', priority: 2, max_attempts: 3, payload: { title: 'Design the billing service' } }))
-    expect(await screen.findByTestId('outcome')).toHaveTextContent('Accepted QA task 11111111')
+    expect(await screen.findByTestId('outcome')).toHaveTextContent('Accepted QA task 55555555')
     await userEvent.click(screen.getByRole('button', { name: 'Open' }))
     expect(onOpen).toHaveBeenCalledWith('11111111-2222-4333-8444-555555555555')
   })
@@ -154,7 +154,7 @@ describe('DeadLetters', () => {
     a.listDead = vi.fn(async () => ({ tasks: [] }))
     await userEvent.click(screen.getByTestId('requeue-one'))
     expect(a.requeueDead).toHaveBeenCalledWith(t.id)
-    await waitFor(() => expect(screen.getByTestId('dead-notice')).toHaveTextContent('Requeued 11111111'))
+    await waitFor(() => expect(screen.getByTestId('dead-notice')).toHaveTextContent('Requeued 55555555'))
   })
 
   it('asks for confirmation before requeueing all', async () => {

@@ -45,9 +45,13 @@ export function percent(ratio: number, digits = 0): string {
   return `${(ratio * 100).toFixed(digits)}%`
 }
 
-/** shortId is the first block of a UUID: enough to tell cards apart. */
+/**
+ * shortId is the last 8 hex digits of a UUID: enough to tell cards apart.
+ * Not the first block: the mesh's ids are time-ordered (UUIDv7), so tasks
+ * created in the same minute share their leading digits.
+ */
 export function shortId(id: string): string {
-  return id.length > 8 ? id.slice(0, 8) : id
+  return id.length > 8 ? id.slice(-8) : id
 }
 
 /** ago renders the time from `then` to `now` (both ms) as "3s", "4m", "2h". */
