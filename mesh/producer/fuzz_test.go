@@ -239,3 +239,30 @@ func TestJSONDepth(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenAPICoversRoutes: the OpenAPI file and the routing table describe
+// the same routes.
+func TestOpenAPICoversRoutes(t *testing.T) {
+	t.Parallel()
+	var doc struct {
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(openAPI, &doc); err != nil {
+		t.Fatalf("openapi.json: %v", err)
+	}
+	inTable := map[string]bool{}
+	for _, rt := range (&Producer{}).table() {
+		key := strings.ToLower(rt.method) + " " + rt.path
+		inTable[key] = true
+		if _, ok := doc.Paths[rt.path][strings.ToLower(rt.method)]; !ok {
+			t.Errorf("openapi.json lacks %s", key)
+		}
+	}
+	for path, ops := range doc.Paths {
+		for method := range ops {
+			if !inTable[method+" "+path] {
+				t.Errorf("openapi.json describes %s %s, which is not routed", method, path)
+			}
+		}
+	}
+}

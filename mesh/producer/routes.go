@@ -3,6 +3,7 @@ package producer
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	_ "embed"
 	"net/http"
 	"strings"
 	"time"
@@ -40,6 +41,7 @@ func (p *Producer) table() []route {
 		{method: "GET", path: "/api/v1/admission", h: p.handleGetAdmission},
 		{method: "PUT", path: "/api/v1/admission", h: p.handleSetAdmission, auth: true},
 		{method: "POST", path: "/api/v1/simulate", h: p.handleSimulate, auth: true},
+		{method: "GET", path: "/api/v1/openapi.json", h: handleOpenAPI},
 		{method: "GET", path: "/healthz", h: p.handleHealthz},
 		{method: "GET", path: "/readyz", h: p.handleReadyz},
 		{method: "GET", path: "/metrics", h: p.handleMetrics},
@@ -167,6 +169,18 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *statusWriter) status() int { return max(w.code, http.StatusOK) }
+
+// openAPI describes the routes for tools (docs/contracts.md is normative);
+// TestOpenAPICoversRoutes keeps it in step with table.
+//
+//go:embed openapi.json
+var openAPI []byte
+
+func handleOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(openAPI)
+}
 
 // handleMetrics serves Config.Registry, or 404 when there is none.
 func (p *Producer) handleMetrics(w http.ResponseWriter, r *http.Request) {
