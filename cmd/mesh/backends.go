@@ -88,7 +88,10 @@ func openRedis(url string, poolSize int) (redis.UniversalClient, error) {
 		for i := range addrs {
 			addrs[i] = strings.TrimPrefix(strings.TrimSpace(addrs[i]), "redis://")
 		}
-		return redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, PoolSize: poolSize}), nil
+		// Reload the slot map every second: go-redis otherwise learns of a
+		// failover only from MOVED replies and keeps dialing the dead master.
+		return redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, PoolSize: poolSize,
+			ClusterStateReloadInterval: time.Second}), nil
 	}
 	opt, err := redis.ParseURL(url)
 	if err != nil {

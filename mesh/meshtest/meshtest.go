@@ -76,10 +76,18 @@ func Redis(t testing.TB) (*redis.Client, string) {
 	return rdb, prefix
 }
 
-// DeleteKeys removes every key that starts with prefix.
+// DeleteKeys removes every key that starts with prefix (on every master of
+// a cluster: SCAN through a cluster client visits one node only).
 func DeleteKeys(t testing.TB, rdb redis.UniversalClient, prefix string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		_ = cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+			DeleteKeys(t, node, prefix)
+			return nil
+		})
+		return
+	}
 	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
 	var keys []string
 	for iter.Next(ctx) {
