@@ -148,6 +148,11 @@ export function App({ config, api = defaultApi, socketFactory }: AppProps) {
 
   const onOpen = useCallback((id: string) => setOpenId(id), [])
   const onClose = useCallback(() => setOpenId(null), [])
+  const onMoreDead = useCallback(() => {
+    const el = document.getElementById('dead-letters')
+    el?.scrollIntoView({ behavior: 'smooth', block: 'start' })
+    el?.querySelector<HTMLElement>('button, select')?.focus({ preventScroll: true })
+  }, [])
 
   const toggleAdmission = useCallback(async () => {
     setAdmissionBusy(true)
@@ -202,7 +207,7 @@ export function App({ config, api = defaultApi, socketFactory }: AppProps) {
               </span>
             </div>
             <BoardToolbar filter={filter} onFilter={setFilter} view={view} onView={setView} highTraffic={aggregate} threshold={config.reducer.highTrafficAt} />
-            <Board columns={state.columns} totals={totals} aggregates={aggregates} aggregate={aggregate} visible={config.visiblePerColumn} filter={filter} nowMs={nowSec} onOpen={onOpen} />
+            <Board columns={state.columns} totals={totals} aggregates={aggregates} aggregate={aggregate} visible={config.visiblePerColumn} filter={filter} nowMs={nowSec} onOpen={onOpen} onMoreDead={onMoreDead} />
         </section>
         <div className="grid grid-cols-1 gap-4 lg:grid-cols-2 xl:grid-cols-[minmax(0,1fr)_minmax(0,1fr)_24rem]">
           <TimeChart title="Throughput" series={throughput} seconds={state.series.events.length} axis={rate} />

@@ -64,6 +64,8 @@ export interface BoardProps {
   filter: BoardFilter
   nowMs: number
   onOpen: (id: string) => void
+  /** Where the Dead column's "+N more" leads (the dead-letter panel). */
+  onMoreDead?: () => void
 }
 
 function ColumnHeader({ state, total }: { state: TaskState; total: number }) {
@@ -89,6 +91,7 @@ const CardColumn = memo(function CardColumn(p: {
   filter: BoardFilter
   nowMs: number
   onOpen: (id: string) => void
+  onMore?: () => void
 }) {
   const { cards, more } = useMemo(() => visibleCards(p.col, p.filter, p.visible, p.total), [p.col, p.filter, p.visible, p.total])
   return (
@@ -100,11 +103,16 @@ const CardColumn = memo(function CardColumn(p: {
         ))}
         {cards.length === 0 && <li className="px-1 py-6 text-center text-xs text-slate-600">No tasks</li>}
       </ul>
-      {more > 0 && (
-        <div className="border-t border-slate-800/80 px-3 py-1.5 text-center text-[11px] text-slate-500" data-testid={`more-${p.state}`}>
-          +{count(more)} more
-        </div>
-      )}
+      {more > 0 &&
+        (p.onMore ? (
+          <button type="button" onClick={p.onMore} className="border-t border-slate-800/80 px-3 py-1.5 text-center text-[11px] text-sky-400 hover:text-sky-300 focus-ring" data-testid={`more-${p.state}`}>
+            +{count(more)} more · open the dead-letter queue
+          </button>
+        ) : (
+          <div className="border-t border-slate-800/80 px-3 py-1.5 text-center text-[11px] text-slate-500" data-testid={`more-${p.state}`}>
+            +{count(more)} more
+          </div>
+        ))}
     </section>
   )
 })
@@ -162,7 +170,7 @@ export function Board(p: BoardProps) {
           p.aggregate ? (
             <AggregateColumn key={s} state={s} total={p.totals[s]} agg={p.aggregates[s]} />
           ) : (
-            <CardColumn key={s} state={s} col={p.columns[s]} total={p.totals[s]} visible={p.visible} filter={p.filter} nowMs={p.nowMs} onOpen={p.onOpen} />
+            <CardColumn key={s} state={s} col={p.columns[s]} total={p.totals[s]} visible={p.visible} filter={p.filter} nowMs={p.nowMs} onOpen={p.onOpen} onMore={s === 'dead' ? p.onMoreDead : undefined} />
           ),
         )}
       </motion.div>

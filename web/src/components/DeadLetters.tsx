@@ -93,7 +93,7 @@ export const DeadLetters = memo(function DeadLetters({ actions, total, nowMs, on
   const scope = role ? `${role} ` : ''
 
   return (
-    <section className="panel p-4" aria-label="Dead letters" data-testid="dead-letters">
+    <section id="dead-letters" className="panel scroll-mt-16 p-4" aria-label="Dead letters" data-testid="dead-letters">
       <div className="mb-3 flex flex-wrap items-center gap-x-4 gap-y-2">
         <h2 className="text-sm font-semibold text-slate-200">
           Dead letters <span className="ml-1 font-mono text-xs text-rose-300">{count(total)}</span>
