@@ -219,13 +219,37 @@ func (p *Producer) push(ctx context.Context, ts []task.Task) {
 	}
 }
 
-// publishPending announces new pending tasks to the dashboards.
-func (p *Producer) publishPending(ctx context.Context, ts []task.Task, at time.Time) {
+// publishPending hands new pending tasks' events to the announcer, which
+// publishes them off the submission path. The events only feed dashboards,
+// so when the announcer is behind by announceQueue batches they are dropped
+// (and logged at debug), never queued without bound.
+func (p *Producer) publishPending(_ context.Context, ts []task.Task, at time.Time) {
 	if len(ts) == 0 {
 		return
 	}
-	if err := p.q.Publish(ctx, task.Events(ts, at)); err != nil {
-		p.log.Debug("publishing pending events failed", slog.Int("tasks", len(ts)), slog.Any("err", err))
+	p.annMu.RLock()
+	defer p.annMu.RUnlock()
+	if p.annClosed {
+		return
+	}
+	select {
+	case p.announce <- task.Events(ts, at):
+	default:
+		p.log.Debug("announcer behind; dropping pending events", slog.Int("tasks", len(ts)))
+	}
+}
+
+// announceQueue bounds the event batches waiting to be published.
+const announceQueue = 256
+
+// announcer publishes queued event batches until the channel is closed.
+func (p *Producer) announcer() {
+	for evs := range p.announce {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := p.q.Publish(ctx, evs); err != nil {
+			p.log.Debug("publishing pending events failed", slog.Int("events", len(evs)), slog.Any("err", err))
+		}
+		cancel()
 	}
 }
 

@@ -205,12 +205,17 @@ type Producer struct {
 	m   *metrics.Producer
 	log *slog.Logger
 
-	hub         *events.Hub
-	sub         *events.Subscriber
-	adm         *admission
-	tasks       *inserter // single submissions
-	pipes       *inserter // pipeline starts
-	sim         *simulator
+	hub   *events.Hub
+	sub   *events.Subscriber
+	adm   *admission
+	tasks *inserter // single submissions
+	pipes *inserter // pipeline starts
+	sim   *simulator
+	// announce carries pending events to the announcer goroutine.
+	announce    chan []task.Event
+	annDone     chan struct{}
+	annMu       sync.RWMutex // held for reading while sending on announce
+	annClosed   bool
 	handler     http.Handler
 	promHandler http.Handler
 	ws          websocket.Upgrader
@@ -245,6 +250,7 @@ func New(q *queue.Queue, s *store.Store, cfg Config, m *metrics.Producer) (*Prod
 	p.hub = hub
 	p.sub = events.NewSubscriber(q, hub.Ingest, cfg.Subscriber, m)
 	p.tasks, p.pipes = newInserter(p, false), newInserter(p, true)
+	p.announce, p.annDone = make(chan []task.Event, announceQueue), make(chan struct{})
 	p.sim = &simulator{p: p}
 	p.ws = websocket.Upgrader{
 		ReadBufferSize: 1024, WriteBufferSize: 16 << 10, WriteBufferPool: &sync.Pool{},
@@ -280,13 +286,14 @@ func (p *Producer) Start(ctx context.Context) {
 		p.bg.Add(1)
 		go func() { defer p.bg.Done(); run(bg) }()
 	}
+	go func() { defer close(p.annDone); p.announcer() }()
 	p.tasks.start()
 	p.pipes.start()
 }
 
 // Stop shuts the background parts down in order — the simulation, the
 // WebSocket clients (close frames), the inserters (flushing what is
-// queued), then the loops — and returns when done or when ctx ends. Call it
+// queued), the announcer of pending events, then the loops — and returns when done or when ctx ends. Call it
 // after the HTTP server stopped taking requests.
 func (p *Producer) Stop(ctx context.Context) error {
 	if !p.started.Load() {
@@ -300,6 +307,11 @@ func (p *Producer) Stop(ctx context.Context) error {
 		go func() {
 			p.tasks.close()
 			p.pipes.close()
+			p.annMu.Lock()
+			p.annClosed = true
+			close(p.announce) // after the inserters; a late handler's events are dropped
+			p.annMu.Unlock()
+			<-p.annDone
 			p.cancel()
 			p.bg.Wait()
 			close(done)
