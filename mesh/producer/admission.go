@@ -19,8 +19,9 @@ import (
 
 // admission decides, without a round trip, whether a submission may enter:
 // a background loop refreshes the pause switch, the depths and the worker
-// heartbeats every Config.RefreshInterval (dead-letter counts every
-// Config.CountsInterval) into an immutable view that checks read atomically.
+// heartbeats every Config.RefreshInterval into an immutable view that
+// checks read atomically (another loop refreshes the dead-letter counts
+// every Config.CountsInterval, for Stats only).
 //
 // Between refreshes a role's depth is estimated as the refreshed depth plus
 // the tasks this producer accepted since the refresh began, so a burst
@@ -43,10 +44,11 @@ type admission struct {
 	log *slog.Logger
 
 	view     atomic.Pointer[view]
-	accepted map[task.Role]*atomic.Int64 // tasks accepted by this producer, ever
-	mu       sync.Mutex                  // serializes view replacements
-	pauseSeq atomic.Uint64               // bumped by setPaused
-	lastErr  atomic.Int64                // unix ns of the last logged refresh error
+	dead     atomic.Pointer[map[task.Role]int64] // refreshed by its own loop: PostgreSQL may be slower than Redis
+	accepted map[task.Role]*atomic.Int64         // tasks accepted by this producer, ever
+	mu       sync.Mutex                          // serializes view replacements
+	pauseSeq atomic.Uint64                       // bumped by setPaused
+	lastErr  atomic.Int64                        // unix ns of the last logged refresh error
 }
 
 // view is one refresh's result; never modified after it is stored.
@@ -54,8 +56,6 @@ type view struct {
 	at       time.Time
 	paused   bool
 	depth    map[task.Role]queue.Depth
-	dead     map[task.Role]int64
-	deadAt   time.Time
 	workers  []queue.WorkerInfo
 	wversion uint64
 	base     map[task.Role]int64 // accepted counters when the refresh began
@@ -69,23 +69,45 @@ func newAdmission(q *queue.Queue, s *store.Store, cfg *Config, m *metrics.Produc
 		a.accepted[r] = new(atomic.Int64)
 		base[r] = 0
 	}
-	a.view.Store(&view{depth: map[task.Role]queue.Depth{}, dead: map[task.Role]int64{}, base: base, unwell: map[task.Role]bool{}})
+	a.view.Store(&view{depth: map[task.Role]queue.Depth{}, base: base, unwell: map[task.Role]bool{}})
+	a.dead.Store(&map[task.Role]int64{})
 	return a
 }
 
-// run refreshes until ctx ends.
+// run refreshes until ctx ends: Redis state every RefreshInterval, the
+// dead-letter counts every CountsInterval, in two loops so that a slow
+// PostgreSQL cannot hold back admission.
 func (a *admission) run(ctx context.Context) {
-	a.refresh(ctx)
-	t := time.NewTicker(a.cfg.RefreshInterval)
+	done := make(chan struct{})
+	go func() { defer close(done); every(ctx, a.cfg.CountsInterval, a.refreshDead) }()
+	every(ctx, a.cfg.RefreshInterval, a.refresh)
+	<-done
+}
+
+// every calls f now and then every d until ctx ends.
+func every(ctx context.Context, d time.Duration, f func(context.Context)) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
+		f(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			a.refresh(ctx)
 		}
 	}
+}
+
+// refreshDead re-reads the dead-letter counts, keeping the last ones on error.
+func (a *admission) refreshDead(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, max(a.cfg.CountsInterval, time.Second))
+	defer cancel()
+	dead, err := a.readDead(ctx)
+	if err != nil {
+		a.logErrors(err)
+		return
+	}
+	a.dead.Store(&dead)
 }
 
 // refresh reads the backends concurrently, each within a bounded time, and
@@ -102,15 +124,11 @@ func (a *admission) refresh(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, max(a.cfg.RefreshInterval*4, time.Second))
 	defer cancel()
 	var wg sync.WaitGroup
-	var errPaused, errDepth, errWorkers, errDead error
+	var errPaused, errDepth, errWorkers error
 	wg.Add(3)
 	go func() { defer wg.Done(); nv.paused, errPaused = a.q.Paused(ctx) }()
 	go func() { defer wg.Done(); nv.depth, errDepth = a.q.Depths(ctx) }()
 	go func() { defer wg.Done(); nv.workers, errWorkers = a.q.Workers(ctx) }()
-	if nv.at.Sub(old.deadAt) >= a.cfg.CountsInterval {
-		wg.Add(1)
-		go func() { defer wg.Done(); nv.dead, errDead = a.readDead(ctx); nv.deadAt = nv.at }()
-	}
 	wg.Wait()
 	if errPaused != nil {
 		nv.paused = old.paused
@@ -121,10 +139,7 @@ func (a *admission) refresh(ctx context.Context) {
 	if errWorkers != nil {
 		nv.workers = old.workers
 	}
-	if errDead != nil {
-		nv.dead, nv.deadAt = old.dead, old.deadAt
-	}
-	a.logErrors(errPaused, errDepth, errWorkers, errDead)
+	a.logErrors(errPaused, errDepth, errWorkers)
 	nv.wversion = workersVersion(nv.workers)
 	nv.unwell = a.unwell(nv.workers, nv.at)
 	a.store(&nv, seq)
@@ -286,11 +301,11 @@ func (a *admission) summary(v *view) events.Admission {
 
 // Depth implements events.Gauges.
 func (a *admission) Depth() map[task.Role]events.RoleDepth {
-	v := a.view.Load()
+	v, dead := a.view.Load(), *a.dead.Load()
 	out := make(map[task.Role]events.RoleDepth, len(task.Roles))
 	for _, r := range task.Roles {
 		d := v.depth[r]
-		rd := events.RoleDepth{Active: d.Active, Delayed: d.Delayed, Dead: v.dead[r]}
+		rd := events.RoleDepth{Active: d.Active, Delayed: d.Delayed, Dead: dead[r]}
 		for _, p := range d.Pending {
 			rd.Pending += p
 		}

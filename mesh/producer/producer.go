@@ -282,6 +282,7 @@ func (p *Producer) Start(ctx context.Context) {
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p.cancel = cancel
 	p.adm.refresh(bg) // admission and /stats start from real values
+	p.adm.refreshDead(bg)
 	for _, run := range []func(context.Context){p.adm.run, p.sub.Run, p.hub.Run} {
 		p.bg.Add(1)
 		go func() { defer p.bg.Done(); run(bg) }()
