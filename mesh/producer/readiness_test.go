@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/agentmesh/agentmesh/mesh/meshtest"
+	"github.com/agentmesh/agentmesh/mesh/task"
 )
 
 func listen(t *testing.T) net.Listener {
@@ -114,4 +115,24 @@ func TestReadyPostgresDown(t *testing.T) {
 	t.Cleanup(pool.Close)
 	b := setup(t, options{pool: pool})
 	b.readyWithin(t, "postgres")
+}
+
+// TestAcceptedWhenRedisPushFails: a task committed to PostgreSQL is
+// answered 202 even when the push to Redis then fails — it is durable and
+// pending, and the maintenance sweeper re-pushes it; the failure is counted.
+func TestAcceptedWhenRedisPushFails(t *testing.T) {
+	t.Parallel()
+	srv := meshtest.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1})
+	t.Cleanup(func() { _ = rdb.Close() })
+	b := setup(t, options{rdb: rdb})
+	srv.Kill()
+	got := b.submit(`{"role":"QA"}`, 202)
+	stored, err := b.s.Get(context.Background(), got.ID)
+	if err != nil || stored.State != task.Pending {
+		t.Fatalf("accepted task not durable and pending: %+v %v", stored, err)
+	}
+	if a := b.get("/metrics"); !strings.Contains(string(a.body), "agentmesh_producer_enqueue_failures_total 1") {
+		t.Fatalf("push failure not counted")
+	}
 }
