@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/agentmesh/agentmesh/mesh/events"
 	"github.com/agentmesh/agentmesh/mesh/meshtest"
 	"github.com/agentmesh/agentmesh/mesh/producer"
@@ -89,28 +91,46 @@ func TestUnhealthyWorkers(t *testing.T) {
 	}, "QA accepted again once a worker is healthy")
 }
 
-// TestInsertQueueFull: when submissions outrun the group commit's queue
-// they get 429 instead of piling up in memory.
+// TestInsertQueueFull: when submissions outrun the group commit they get
+// 429 instead of piling up in memory, and the queued ones still complete.
+// A SHARE lock on the table holds the one flusher inside its INSERT.
 func TestInsertQueueFull(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{cfg: func(c *producer.Config) { c.InsertQueue = 1; c.InsertBatch = 1; c.InsertConcurrency = 1 }})
-	saw429 := false
-	for i := 0; i < 400 && !saw429; i += 50 {
-		results := make(chan int, 50)
-		for range 50 {
-			go func() { results <- b.post("/api/v1/tasks", `{"role":"QA"}`).status }()
+	ctx := context.Background()
+	tx, err := b.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "LOCK TABLE "+pgx.Identifier{b.schema, "tasks"}.Sanitize()+" IN SHARE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	results := make(chan int, 4)
+	go func() { results <- b.post("/api/v1/tasks", `{"role":"QA"}`).status }()
+	meshtest.Eventually(t, 5*time.Second, func() bool {
+		count, _ := histogram(t, b.reg, "agentmesh_producer_insert_batch_size")
+		return count == 1
+	}, "the flusher holds the first submission")
+	for range 3 { // one fits the queue, the others cannot
+		go func() { results <- b.post("/api/v1/tasks", `{"role":"QA"}`).status }()
+	}
+	refused := 0
+	for range 2 {
+		if st := <-results; st != 429 {
+			t.Fatalf("status %d while the queue is full, want 429", st)
 		}
-		for range 50 {
-			switch st := <-results; st {
-			case 429:
-				saw429 = true
-			case 202:
-			default:
-				t.Fatalf("status %d", st)
-			}
+		refused++
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if st := <-results; st != 202 {
+			t.Fatalf("queued submission = %d, want 202", st)
 		}
 	}
-	if !saw429 {
-		t.Skip("the inserter kept up with 50 concurrent submissions on this machine")
+	if w := b.written(); w.rows != 2 {
+		t.Fatalf("%d rows, want the 2 admitted submissions", w.rows)
 	}
 }
