@@ -75,7 +75,7 @@ func runBenchRun(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	set := fs.String("set", "", `JSON patch applied to every scenario, e.g. '{"workers":{"count":2}}'`)
 	noCeiling := fs.Bool("no-ceiling", false, "skip the bare-pipeline ceiling (ratios are then 0)")
 	ceilingDur := fs.Duration("ceiling-duration", 5*time.Second, "how long the ceiling is measured")
-	single := fs.Bool("ceiling-single", false, "also measure the one-round-trip-per-operation ceiling")
+	single := fs.Bool("ceiling-single", true, "also measure the one-round-trip-per-operation ceiling (reference only)")
 	quiet := fs.Bool("quiet", false, "no per-second load generator lines")
 	keep := fs.Bool("keep", false, "keep each run's PostgreSQL schema and Redis keys (debugging)")
 	if err := parseFlags(fs, args); err != nil {
