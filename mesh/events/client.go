@@ -23,10 +23,11 @@ const (
 const maxClientMessage = 4 << 10
 
 // outMsg is one queued message: a prepared message shared by many clients,
-// or bytes of this client alone.
+// or data (possibly shared, never modified) followed by this client's tail.
 type outMsg struct {
 	pm   *websocket.PreparedMessage
 	data []byte
+	tail []byte
 }
 
 // client is one WebSocket connection. Its writer goroutine is the only one
@@ -100,9 +101,12 @@ func (c *client) write(m outMsg) error {
 		return err
 	}
 	var err error
-	if m.pm != nil {
+	switch {
+	case m.pm != nil:
 		err = c.conn.WritePreparedMessage(m.pm)
-	} else {
+	case m.tail != nil:
+		err = c.writeParts(m.data, m.tail)
+	default:
 		err = c.conn.WriteMessage(websocket.TextMessage, m.data)
 	}
 	if err == nil && c.stream != metrics.StreamCompletions {
@@ -110,6 +114,21 @@ func (c *client) write(m outMsg) error {
 		c.hub.m.WSFrames(1)
 	}
 	return err
+}
+
+// writeParts writes one text message from two slices without joining them.
+func (c *client) writeParts(a, b []byte) error {
+	w, err := c.conn.NextWriter(websocket.TextMessage)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(a); err != nil {
+		return err
+	}
+	if _, err := w.Write(b); err != nil {
+		return err
+	}
+	return w.Close()
 }
 
 // writeClose sends a close frame saying why, best effort within a second.

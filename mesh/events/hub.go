@@ -341,7 +341,8 @@ func nonNilWorkers(ws []queue.WorkerInfo) []queue.WorkerInfo {
 
 // broadcast queues data (a Batch encoded with Dropped 0, so ending in
 // `"dropped":0}`) for every client: clients that dropped nothing share one
-// prepared message; the others get a copy with their count spliced in.
+// prepared message; the others share the same bytes up to "dropped" and get
+// only their own few-byte tail, so a slow client's buffer holds no copies.
 func (h *Hub) broadcast(clients []*client, data []byte) {
 	if len(clients) == 0 {
 		return
@@ -351,14 +352,11 @@ func (h *Hub) broadcast(clients []*client, data []byte) {
 		h.log.Error("preparing a batch frame", slog.Any("err", err))
 		return
 	}
-	prefix := data[:len(data)-len("0}")]
+	prefix := data[: len(data)-len("0}") : len(data)-len("0}")]
 	for _, c := range clients {
-		d := c.dropped.Load()
 		m := outMsg{pm: shared}
-		if d > 0 {
-			buf := make([]byte, 0, len(data)+20)
-			buf = strconv.AppendUint(append(buf, prefix...), d, 10)
-			m = outMsg{data: append(buf, '}')}
+		if d := c.dropped.Load(); d > 0 {
+			m = outMsg{data: prefix, tail: append(strconv.AppendUint(nil, d, 10), '}')}
 		}
 		h.offer(c, m)
 	}
