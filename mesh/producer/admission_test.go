@@ -3,6 +3,7 @@ package producer_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -132,5 +133,49 @@ func TestInsertQueueFull(t *testing.T) {
 	}
 	if w := b.written(); w.rows != 2 {
 		t.Fatalf("%d rows, want the 2 admitted submissions", w.rows)
+	}
+}
+
+// TestBatchQueueFull: batch submissions waiting for their transaction are
+// bounded too (InsertQueue tasks): past it they get 429 at once.
+func TestBatchQueueFull(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{cfg: func(c *producer.Config) { c.InsertQueue = 150; c.InsertConcurrency = 1; c.MaxBatch = 100 }})
+	ctx := context.Background()
+	tx, err := b.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "LOCK TABLE "+pgx.Identifier{b.schema, "tasks"}.Sanitize()+" IN SHARE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	batch := func(n int) string {
+		return `{"tasks":[` + strings.TrimSuffix(strings.Repeat(`{"role":"QA"},`, n), ",") + `]}`
+	}
+	results := make(chan int, 3)
+	go func() { results <- b.post("/api/v1/tasks/batch", batch(100)).status }()
+	meshtest.Eventually(t, 5*time.Second, func() bool {
+		var waiting int
+		_ = b.pool.QueryRow(ctx, `SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+			JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT l.granted AND n.nspname = $1 AND c.relname = 'tasks'`, b.schema).Scan(&waiting)
+		return waiting > 0
+	}, "the first batch waits on the lock")
+	for range 2 { // 100 + 40 fits in 150, 100 + 40 + 40 does not
+		go func() { results <- b.post("/api/v1/tasks/batch", batch(40)).status }()
+	}
+	if st := <-results; st != 429 {
+		t.Fatalf("first answer %d, want 429 for the batch that does not fit", st)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if st := <-results; st != 202 {
+			t.Fatalf("waiting batch = %d, want 202", st)
+		}
+	}
+	if w := b.written(); w.rows != 140 {
+		t.Fatalf("%d rows, want 140", w.rows)
 	}
 }

@@ -106,10 +106,12 @@ type Config struct {
 	FlushInterval time.Duration
 	// InsertBatch caps the submissions of one group commit. Defaults to 500.
 	InsertBatch int
-	// InsertConcurrency is how many group commits may run at once. Defaults to 2.
+	// InsertConcurrency is how many group commits may run at once, and how
+	// many batch transactions. Defaults to 2.
 	InsertConcurrency int
-	// InsertQueue bounds the submissions waiting for a group commit; when it
-	// is full, submissions get 429. Defaults to 4 × InsertBatch.
+	// InsertQueue bounds the submissions waiting for a group commit, and
+	// separately the tasks of batch submissions waiting for their
+	// transaction; past it submissions get 429. Defaults to 4 × InsertBatch.
 	InsertQueue int
 	// RefreshInterval is how often the admission state, depths and workers
 	// are re-read. Defaults to 250 ms.
@@ -212,14 +214,16 @@ type Producer struct {
 	pipes *inserter // pipeline starts
 	sim   *simulator
 	// announce carries pending events to the announcer goroutine.
-	announce    chan []task.Event
-	annDone     chan struct{}
-	annMu       sync.RWMutex // held for reading while sending on announce
-	annClosed   bool
-	handler     http.Handler
-	promHandler http.Handler
-	ws          websocket.Upgrader
-	token       [32]byte // sha256 of APIToken
+	announce     chan []task.Event
+	annDone      chan struct{}
+	batchSem     chan struct{} // transactions of the batch path in flight
+	batchWaiting atomic.Int64  // tasks in the batch path, waiting or inserting
+	annMu        sync.RWMutex  // held for reading while sending on announce
+	annClosed    bool
+	handler      http.Handler
+	promHandler  http.Handler
+	ws           websocket.Upgrader
+	token        [32]byte // sha256 of APIToken
 
 	started  atomic.Bool
 	stopOnce sync.Once
@@ -251,6 +255,7 @@ func New(q *queue.Queue, s *store.Store, cfg Config, m *metrics.Producer) (*Prod
 	p.sub = events.NewSubscriber(q, hub.Ingest, cfg.Subscriber, m)
 	p.tasks, p.pipes = newInserter(p, false), newInserter(p, true)
 	p.announce, p.annDone = make(chan []task.Event, announceQueue), make(chan struct{})
+	p.batchSem = make(chan struct{}, cfg.InsertConcurrency)
 	p.sim = &simulator{p: p}
 	p.ws = websocket.Upgrader{
 		ReadBufferSize: 1024, WriteBufferSize: 16 << 10, WriteBufferPool: &sync.Pool{},

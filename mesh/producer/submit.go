@@ -115,7 +115,16 @@ func (p *Producer) handleBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ae)
 		return
 	}
+	release, ae := p.batchSlot(r.Context(), len(specs))
+	if ae != nil {
+		p.outcomeSpecs(specs, ae)
+		if !errors.Is(r.Context().Err(), context.Canceled) {
+			writeError(w, ae)
+		}
+		return
+	}
 	res, err := p.s.InsertAtomic(r.Context(), specs, false)
+	release()
 	if err != nil {
 		ae = asAPIError("storing the batch", err)
 		p.outcomeSpecs(specs, ae)
@@ -137,6 +146,29 @@ func (p *Producer) handleBatch(w http.ResponseWriter, r *http.Request) {
 	p.outcomeSpecs(specs, nil)
 	writeJSON(w, http.StatusAccepted, tasksAnswer{Tasks: out})
 	p.publishPending(ctx, created, at)
+}
+
+// batchSlot bounds the batch path as the group-commit queue bounds single
+// submissions: at most Config.InsertQueue tasks wait for a transaction (a
+// batch beyond that gets 429 at once, unless nothing else waits), and at most
+// Config.InsertConcurrency transactions run at once. The returned func frees
+// the slot.
+func (p *Producer) batchSlot(ctx context.Context, n int) (func(), *apiError) {
+	waiting := p.batchWaiting.Add(int64(n))
+	if prev := waiting - int64(n); prev > 0 && waiting > int64(p.cfg.InsertQueue) {
+		p.batchWaiting.Add(-int64(n))
+		return nil, errOverloaded("too many batch submissions waiting to be stored; retry shortly", p.cfg.RetryAfter)
+	}
+	select {
+	case p.batchSem <- struct{}{}:
+	case <-ctx.Done():
+		p.batchWaiting.Add(-int64(n))
+		return nil, insertError(ctx.Err())
+	}
+	return func() {
+		<-p.batchSem
+		p.batchWaiting.Add(-int64(n))
+	}, nil
 }
 
 func (p *Producer) decodeBatchRequest(w http.ResponseWriter, r *http.Request) ([]task.Spec, *apiError) {
