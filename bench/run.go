@@ -149,8 +149,13 @@ func (r *scenarioRun) resolveRate() error {
 		r.note("rate: no %s result found; using the scenario's fallback rate %s/s", rf.Scenario, fmtRate(r.sc.Load.Rate))
 		return nil
 	}
+	if rate < rf.Min {
+		r.note("rate: %g × the sustainable rate of %s = %s/s, raised to the minimum %s/s", rf.Factor, from, fmtRate(rate), fmtRate(rf.Min))
+		rate = rf.Min
+	} else {
+		r.note("rate: %g × the sustainable rate of %s = %s/s", rf.Factor, from, fmtRate(rate))
+	}
 	r.sc.Load.Rate = rate
-	r.note("rate: %g × the sustainable rate of %s = %s/s", rf.Factor, from, fmtRate(rate))
 	return nil
 }
 

@@ -221,6 +221,10 @@ type RateFrom struct {
 	Scenario string `json:"scenario"`
 	// Factor multiplies its sustainable rate (2.5 = 2.5× saturation).
 	Factor float64 `json:"factor"`
+	// Min is the lowest rate used: the sustainable rate is defined by a
+	// latency SLO, so on a slow or busy machine a multiple of it may not
+	// exceed the mesh's throughput at all.
+	Min float64 `json:"min,omitempty"`
 }
 
 // Fault kinds.
@@ -338,6 +342,9 @@ func (s *Scenario) Validate() error {
 		}
 		if !(r.Factor > 0) || r.Factor > 100 {
 			add("rate_from.factor", "must be between 0 and 100")
+		}
+		if !(r.Min >= 0 && r.Min <= 1e6) {
+			add("rate_from.min", "must be between 0 and 1000000")
 		}
 	}
 	s.validateFaults(add)
