@@ -14,6 +14,13 @@ import (
 // phase is over).
 func (r *scenarioRun) injectFaults(ctx context.Context) {
 	t0 := time.Now()
+	// Faults stop with the load schedule: the drain after it is left to
+	// settle, so the audit counts what the faults did under load.
+	if d := r.sc.Load.Duration.D(); d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, t0.Add(d))
+		defer cancel()
+	}
 	var wg sync.WaitGroup
 	for _, f := range r.sc.Faults {
 		wg.Add(1)

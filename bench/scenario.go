@@ -605,9 +605,14 @@ func DecodeScenario(r io.Reader, patches ...[]byte) (*Scenario, error) {
 	if err := strictDecode(data, &s); err != nil {
 		return nil, fmt.Errorf("scenario: %w", err)
 	}
-	for i, p := range patches {
-		if err := strictDecode(p, &s); err != nil {
-			return nil, fmt.Errorf("scenario %q: patch %d: %w", s.Name, i+1, err)
+	if len(patches) > 0 {
+		merged, err := applyPatches(data, patches)
+		if err != nil {
+			return nil, fmt.Errorf("scenario %q: %w", s.Name, err)
+		}
+		s = Scenario{}
+		if err := strictDecode(merged, &s); err != nil {
+			return nil, fmt.Errorf("scenario %q: after the patches: %w", s.Name, err)
 		}
 	}
 	s = s.WithDefaults()
@@ -615,6 +620,48 @@ func DecodeScenario(r io.Reader, patches ...[]byte) (*Scenario, error) {
 		return nil, fmt.Errorf("scenario %q: %w", s.Name, err)
 	}
 	return &s, nil
+}
+
+// applyPatches applies JSON merge patches (RFC 7386) to the document:
+// objects merge key by key, anything else (arrays included) replaces, null
+// deletes. Decoding a patch straight into the struct would not do: a JSON
+// array decoded into an existing slice keeps the old elements' fields that
+// the patch does not name.
+func applyPatches(doc []byte, patches [][]byte) ([]byte, error) {
+	var base any
+	if err := json.Unmarshal(doc, &base); err != nil {
+		return nil, err
+	}
+	for i, p := range patches {
+		var patch any
+		if err := json.Unmarshal(p, &patch); err != nil {
+			return nil, fmt.Errorf("patch %d: %w", i+1, err)
+		}
+		if _, ok := patch.(map[string]any); !ok {
+			return nil, fmt.Errorf("patch %d: not a JSON object", i+1)
+		}
+		base = mergePatch(base, patch)
+	}
+	return json.Marshal(base)
+}
+
+func mergePatch(target, patch any) any {
+	p, ok := patch.(map[string]any)
+	if !ok {
+		return patch
+	}
+	t, ok := target.(map[string]any)
+	if !ok {
+		t = map[string]any{}
+	}
+	for k, v := range p {
+		if v == nil {
+			delete(t, k)
+			continue
+		}
+		t[k] = mergePatch(t[k], v)
+	}
+	return t
 }
 
 // strictDecode decodes one JSON object into v, refusing unknown fields and

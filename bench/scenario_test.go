@@ -224,3 +224,27 @@ func FuzzDecodeScenario(f *testing.F) {
 		}
 	})
 }
+
+// A patch replaces arrays whole: a quick fault list must not inherit the
+// base list's fields (json.Unmarshal into an existing slice would).
+func TestPatchReplacesArrays(t *testing.T) {
+	t.Parallel()
+	base := `{"name":"x","load":{"rate":1,"duration":"60s"},"backends":{"redis":"private"},
+		"faults":[{"kind":"kill_producer","at":"30s","every":"45s"}]}`
+	s, err := DecodeScenario(strings.NewReader(base), []byte(`{"faults":[{"kind":"kill_producer","at":"20s"}],"load":{"duration":"10s"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Faults) != 1 || s.Faults[0].Every != 0 || s.Faults[0].At.D() != 20*time.Second {
+		t.Errorf("faults %+v: want the patch's list only", s.Faults)
+	}
+	if s.Load.Rate != 1 || s.Load.Duration.D() != 10*time.Second || s.Backends.Redis != BackendPrivate {
+		t.Errorf("objects must merge: %+v %+v", s.Load, s.Backends)
+	}
+	if _, err := DecodeScenario(strings.NewReader(base), []byte(`{"workers":{"cuont":2}}`)); err == nil || !strings.Contains(err.Error(), "cuont") {
+		t.Errorf("a patch's unknown field: %v", err)
+	}
+	if _, err := DecodeScenario(strings.NewReader(base), []byte(`[1]`)); err == nil {
+		t.Error("a non-object patch was accepted")
+	}
+}
