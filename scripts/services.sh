@@ -128,9 +128,12 @@ case "${1:-ensure}" in
   ensure)
     ensure_redis
     ensure_postgres
-    printf 'export REDIS_URL=%q\nexport DATABASE_URL=%q\n' "$REDIS_URL" "$DATABASE_URL"
-    printf 'export TEST_REDIS_URL=%q\nexport TEST_DATABASE_URL=%q\n' \
-      "${TEST_REDIS_URL:-$REDIS_URL}" "${TEST_DATABASE_URL:-$DATABASE_URL}"
+    # Single quotes, not printf %q: go-task's shell keeps %q's backslashes.
+    q() { printf "export %s='%s'\n" "$1" "${2//\'/}"; }
+    q REDIS_URL "$REDIS_URL"
+    q DATABASE_URL "$DATABASE_URL"
+    q TEST_REDIS_URL "${TEST_REDIS_URL:-$REDIS_URL}"
+    q TEST_DATABASE_URL "${TEST_DATABASE_URL:-$DATABASE_URL}"
     ;;
   stop) stop_scratch ;;
   *) echo "usage: $0 [ensure|stop]" >&2; exit 2 ;;
