@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -53,7 +54,7 @@ func (w *Worker) flush(ctx context.Context, batch []outcome) {
 		}
 	}
 	var res store.Finished
-	w.retry(ctx, "finish", func() error {
+	failures := w.retry(ctx, "finish", func() error {
 		var err error
 		res, err = w.s.Finish(ctx, w.cfg.ID, outs)
 		return err
@@ -63,6 +64,9 @@ func (w *Worker) flush(ctx context.Context, batch []outcome) {
 	applied := make(map[uuid.UUID]*task.Task, len(res.Done))
 	for i := range res.Done {
 		applied[res.Done[i].ID] = &res.Done[i]
+	}
+	if failures > 0 {
+		w.recoverFinished(ctx, batch, applied)
 	}
 	var acks, retries []queue.Item
 	var retryAt []time.Time
@@ -102,6 +106,32 @@ func (w *Worker) flush(ctx context.Context, batch []outcome) {
 	w.retry(ctx, "settle", func() error { return w.q.Settle(ctx, w.cfg.ID, settle) })
 	if err := w.q.Publish(ctx, events); err != nil {
 		w.log.Debug("publishing finish events", slog.Any("err", err))
+	}
+}
+
+// recoverFinished handles a finish whose statement may have committed with
+// only its answer lost (PostgreSQL crashed mid-reply): the retry then finds
+// nothing left to apply. Rows that PostgreSQL shows finished by this very
+// attempt of ours count as applied, so their retries are scheduled and their
+// events published; next pipeline stages created by the lost answer are
+// pending rows the stale-pending sweep pushes.
+func (w *Worker) recoverFinished(ctx context.Context, batch []outcome, applied map[uuid.UUID]*task.Task) {
+	for _, o := range batch {
+		if applied[o.t.ID] != nil {
+			continue
+		}
+		var t task.Task
+		w.retry(ctx, "get", func() error {
+			var err error
+			t, err = w.s.Get(ctx, o.t.ID)
+			if errors.Is(err, task.ErrNotFound) {
+				return nil
+			}
+			return err
+		})
+		if t.WorkerID == w.cfg.ID && t.Attempts == o.t.Attempts && t.State != task.Active && t.State != task.Pending {
+			applied[t.ID] = &t
+		}
 	}
 }
 

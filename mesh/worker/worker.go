@@ -345,7 +345,7 @@ func (w *Worker) activate(ctx context.Context, role task.Role, items []queue.Ite
 		ids[i] = it.ID
 	}
 	var tasks []task.Task
-	w.retry(ctx, "activate", func() error {
+	failures := w.retry(ctx, "activate", func() error {
 		var err error
 		tasks, err = w.s.Activate(ctx, w.cfg.ID, ids)
 		return err
@@ -358,11 +358,24 @@ func (w *Worker) activate(ctx context.Context, role task.Role, items []queue.Ite
 		}
 		var stale []queue.Item
 		for _, it := range items {
-			if !got[it.ID] {
-				stale = append(stale, it)
+			if got[it.ID] {
+				continue
 			}
+			// After a failed attempt the statement may have committed with
+			// only its answer lost (PostgreSQL crashed, a connection broke):
+			// such rows are active for us already and must run, or they
+			// would stay active forever under a live worker.
+			if failures > 0 {
+				if t, ok := w.ownActive(ctx, it.ID); ok {
+					tasks = append(tasks, t)
+					continue
+				}
+			}
+			stale = append(stale, it)
 		}
-		w.retry(ctx, "ack", func() error { return w.q.Ack(ctx, w.cfg.ID, stale) })
+		if len(stale) > 0 {
+			w.retry(ctx, "ack", func() error { return w.q.Ack(ctx, w.cfg.ID, stale) })
+		}
 	}
 	w.addInflight(role, len(tasks))
 	events := make([]task.Event, len(tasks))
@@ -375,6 +388,20 @@ func (w *Worker) activate(ctx context.Context, role task.Role, items []queue.Ite
 		w.log.Debug("publishing active events", slog.Any("err", err))
 	}
 	return tasks
+}
+
+// ownActive reports whether id is active for this worker in PostgreSQL.
+func (w *Worker) ownActive(ctx context.Context, id uuid.UUID) (task.Task, bool) {
+	var t task.Task
+	w.retry(ctx, "get", func() error {
+		var err error
+		t, err = w.s.Get(ctx, id)
+		if errors.Is(err, task.ErrNotFound) {
+			return nil
+		}
+		return err
+	})
+	return t, t.State == task.Active && t.WorkerID == w.cfg.ID
 }
 
 // executor runs jobs of one role until jobs is closed.
@@ -420,11 +447,12 @@ func (w *Worker) backoff(n int) time.Duration {
 }
 
 // retry runs op until it succeeds or ctx ends, backing off between attempts.
-func (w *Worker) retry(ctx context.Context, name string, op func() error) {
+// It returns how many attempts failed.
+func (w *Worker) retry(ctx context.Context, name string, op func() error) int {
 	for n := 1; ; n++ {
 		err := op()
 		if err == nil || ctx.Err() != nil {
-			return
+			return n - 1
 		}
 		w.m.BackendError(name)
 		w.log.Warn("backend call failed; retrying", slog.String("op", name), slog.Int("attempt", n), slog.Any("err", err))
