@@ -64,6 +64,7 @@ func (r *scenarioRun) measure(ctx context.Context) error {
 	after := r.scrapeAll(ctx)
 	r.res.Mesh = meshMetrics(before, after, r.res.Summary.Completed)
 	r.res.Leftover = r.leftover(ctx)
+	r.res.Audit = r.audit(ctx)
 	return nil
 }
 

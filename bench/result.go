@@ -51,6 +51,9 @@ type Result struct {
 	Mesh *MeshMetrics `json:"mesh,omitempty"`
 	// Faults are the faults injected (chaos).
 	Faults []FaultEvent `json:"faults,omitempty"`
+	// Audit is what PostgreSQL says about the units the load generator
+	// reported lost.
+	Audit *Audit `json:"audit,omitempty"`
 	// Leftover is what remained in the Redis queues after the drain.
 	Leftover *Depth   `json:"leftover,omitempty"`
 	Summary  Summary  `json:"summary"`
@@ -135,6 +138,26 @@ type MeshLatency struct {
 	P99MS   float64  `json:"p99_ms"`
 	P999MS  float64  `json:"p999_ms"`
 	Buckets []Bucket `json:"buckets"`
+}
+
+// Audit checks the load generator's lost units against the system of
+// record. The generator can only GET a pipeline's first stage, and misses
+// completion events published while a producer was down, so some units it
+// calls lost did complete.
+type Audit struct {
+	// Checked is how many lost units were looked up (the generator lists at
+	// most 1000).
+	Checked int64 `json:"checked"`
+	// Completed finished (every stage, for a pipeline) in PostgreSQL;
+	// Dead were dead-lettered; Open are still pending, active or failed;
+	// Missing are not in the table at all.
+	Completed int64 `json:"completed"`
+	Dead      int64 `json:"dead"`
+	Open      int64 `json:"open"`
+	Missing   int64 `json:"missing"`
+	// Lost is the loss after the audit: Open + Missing + the lost units
+	// the generator did not list.
+	Lost int64 `json:"lost"`
 }
 
 // FaultEvent is one injected fault.
