@@ -3,12 +3,9 @@ package chaos_test
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,39 +13,7 @@ import (
 	"github.com/agentmesh/agentmesh/mesh/meshtest"
 )
 
-var (
-	buildOnce sync.Once
-	meshBin   string
-	buildErr  error
-)
-
-// meshBinary builds ./cmd/mesh once (or uses MESH_TEST_BIN). The children
-// are built without -race: the race detector watches this test's process.
-func meshBinary(t testing.TB) string {
-	t.Helper()
-	if bin := os.Getenv("MESH_TEST_BIN"); bin != "" {
-		return bin
-	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "chaos-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		meshBin = filepath.Join(dir, "mesh")
-		cmd := exec.Command("go", "build", "-o", meshBin, "./cmd/mesh")
-		cmd.Dir = meshtest.RepoRoot(t)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Run(); err != nil {
-			buildErr = fmt.Errorf("building mesh: %v\n%s", err, out.String())
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return meshBin
-}
+func meshBinary(t testing.TB) string { return meshtest.MeshBinary(t) }
 
 func needBackends(t *testing.T) {
 	t.Helper()

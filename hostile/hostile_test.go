@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,37 +32,7 @@ import (
 
 const token = "s3cret-token-for-the-hostile-suite"
 
-var (
-	buildOnce sync.Once
-	meshBin   string
-	buildErr  error
-)
-
-func meshBinary(t testing.TB) string {
-	t.Helper()
-	if bin := os.Getenv("MESH_TEST_BIN"); bin != "" {
-		return bin
-	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "hostile-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		meshBin = filepath.Join(dir, "mesh")
-		cmd := exec.Command("go", "build", "-o", meshBin, "./cmd/mesh")
-		cmd.Dir = meshtest.RepoRoot(t)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Run(); err != nil {
-			buildErr = fmt.Errorf("building mesh: %v\n%s", err, out.String())
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return meshBin
-}
+func meshBinary(t testing.TB) string { return meshtest.MeshBinary(t) }
 
 // mesh is a producer child process with its own schema and prefix.
 type mesh struct {

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -265,5 +266,46 @@ func RepoRoot(t testing.TB) string {
 			t.Fatal("go.mod not found above the test's directory")
 		}
 		dir = parent
+	}
+}
+
+var (
+	buildOnce sync.Once
+	meshBin   string
+	buildErr  error
+)
+
+// MeshBinary builds ./cmd/mesh once per test binary, without -race (the
+// race detector watches the test's own process), or returns MESH_TEST_BIN
+// when set. The binary lives in a temporary directory that is never reused.
+func MeshBinary(t testing.TB) string {
+	t.Helper()
+	if bin := os.Getenv("MESH_TEST_BIN"); bin != "" {
+		return bin
+	}
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "mesh-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		meshBin = filepath.Join(dir, "mesh")
+		cmd := exec.Command("go", "build", "-o", meshBin, "./cmd/mesh")
+		cmd.Dir = RepoRoot(t)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("building mesh: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return meshBin
+}
+
+// RemoveMeshBinary deletes what MeshBinary built; call it from TestMain.
+func RemoveMeshBinary() {
+	if meshBin != "" && os.Getenv("MESH_TEST_BIN") == "" {
+		_ = os.RemoveAll(filepath.Dir(meshBin))
 	}
 }

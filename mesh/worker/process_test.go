@@ -3,11 +3,8 @@ package worker_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,38 +17,7 @@ import (
 // The tests in this file run `mesh worker` as a real process, so they can
 // kill it with real signals.
 
-var (
-	buildOnce sync.Once
-	meshBin   string
-	buildErr  error
-	binDir    string
-)
-
-// meshBinary builds ./cmd/mesh once per test binary (or uses MESH_TEST_BIN).
-func meshBinary(t testing.TB) string {
-	t.Helper()
-	if bin := os.Getenv("MESH_TEST_BIN"); bin != "" {
-		return bin
-	}
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "mesh-bin-")
-		if buildErr != nil {
-			return
-		}
-		meshBin = filepath.Join(binDir, "mesh")
-		cmd := exec.Command("go", "build", "-o", meshBin, "./cmd/mesh")
-		cmd.Dir = meshtest.RepoRoot(t)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Run(); err != nil {
-			buildErr = fmt.Errorf("building mesh: %v\n%s", err, out.String())
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return meshBin
-}
+func meshBinary(t testing.TB) string { return meshtest.MeshBinary(t) }
 
 // proc is a `mesh worker` child process.
 type proc struct {

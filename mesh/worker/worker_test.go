@@ -27,9 +27,7 @@ import (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		_ = os.RemoveAll(binDir)
-	}
+	meshtest.RemoveMeshBinary()
 	if code == 0 {
 		if err := goleak.Find(goleak.IgnoreTopFunction("github.com/jackc/pgx/v5/pgxpool.(*Pool).backgroundHealthCheck")); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
