@@ -780,6 +780,7 @@ func TestAuth(t *testing.T) {
 		t.Errorf("reads need no token: %d", a.status)
 	}
 	b.submit(`{"role":"QA"}`, 202, "Authorization", "Bearer s3cret")
+	b.submit(`{"role":"QA"}`, 202, "Authorization", "bearer s3cret")
 }
 
 func TestAdmissionSwitch(t *testing.T) {

@@ -135,7 +135,11 @@ func (p *Producer) requireToken(h http.HandlerFunc, query bool) http.HandlerFunc
 }
 
 func (p *Producer) tokenOK(r *http.Request, query bool) bool {
-	given, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	auth := r.Header.Get("Authorization")
+	given, ok := "", len(auth) > 7 && strings.EqualFold(auth[:7], "Bearer ") // the scheme is case-insensitive
+	if ok {
+		given = auth[7:]
+	}
 	if !ok && query {
 		given, ok = r.URL.Query().Get("token"), r.URL.Query().Has("token")
 	}
