@@ -69,7 +69,13 @@ func (o *Orchestrator) newRun(run Run) (*scenarioRun, error) {
 	r := &scenarioRun{o: o, run: run, sc: run.Scenario, start: now, stops: map[*Proc]StopInfo{}}
 	r.stem = stemFor(now, &o.env, run.Variant)
 	if o.cfg.OutDir != "" {
-		r.dir = filepath.Join(o.cfg.OutDir, r.sc.Name, "tmp", r.stem)
+		// Absolute: redis-server changes into its --dir before opening its
+		// --logfile.
+		out, err := filepath.Abs(o.cfg.OutDir)
+		if err != nil {
+			return nil, err
+		}
+		r.dir = filepath.Join(out, r.sc.Name, "tmp", r.stem)
 		if err := os.MkdirAll(r.dir, 0o755); err != nil {
 			return nil, fmt.Errorf("creating the run directory: %w", err)
 		}
