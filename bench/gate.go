@@ -710,7 +710,7 @@ func (g *Gate) baseBinary(ctx context.Context) (bin, label string, cleanup func(
 	cleanup = func() { _ = os.RemoveAll(dir) }
 	full, berr := g.buildRevision(ctx, rev, dir)
 	if berr == nil {
-		return filepath.Join(dir, "mesh"), fmt.Sprintf("%s (%.12s)", rev, full), cleanup, nil
+		return filepath.Join(dir, baseBinaryName), fmt.Sprintf("%s (%.12s)", rev, full), cleanup, nil
 	}
 	if g.cfg.Base != "auto" {
 		return "", "", cleanup, berr
@@ -718,6 +718,10 @@ func (g *Gate) baseBinary(ctx context.Context) (bin, label string, cleanup func(
 	g.progress("cannot use %s as the baseline (%v): comparing with the committed baseline", rev, berr)
 	return "", "committed baseline", cleanup, nil
 }
+
+// baseBinaryName is the baseline binary in the export directory (not
+// "mesh": the repository has a mesh/ directory there).
+const baseBinaryName = "mesh-base.bin"
 
 // buildRevision exports rev with git archive into dir, builds its mesh
 // binary there and checks that it has the subcommands a trial needs.
@@ -732,13 +736,13 @@ func (g *Gate) buildRevision(ctx context.Context, rev, dir string) (string, erro
 	if b, err := archive.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("git archive: %w: %s", err, b)
 	}
-	build := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(dir, "mesh"), "./cmd/mesh")
+	build := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(dir, baseBinaryName), "./cmd/mesh")
 	build.Dir = dir
 	if b, err := build.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build: %w: %s", err, lastLines(string(b), 5))
 	}
 	for _, sub := range []string{"producer", "worker"} {
-		if err := exec.CommandContext(ctx, filepath.Join(dir, "mesh"), sub, "--help").Run(); err != nil {
+		if err := exec.CommandContext(ctx, filepath.Join(dir, baseBinaryName), sub, "--help").Run(); err != nil {
 			return "", fmt.Errorf("the baseline has no working `mesh %s`: %w", sub, err)
 		}
 	}
