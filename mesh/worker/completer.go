@@ -74,6 +74,11 @@ func (w *Worker) flush(ctx context.Context, batch []outcome) {
 	for i, o := range batch {
 		it := queue.Item{ID: o.t.ID, Role: o.t.Role, Priority: o.t.Priority}
 		t, ok := applied[o.t.ID]
+		// One batch can hold two outcomes of one id: after a Redis loss the
+		// task was reset and this very worker claimed it again while the
+		// first run was still going. PostgreSQL applied one of them; the
+		// other is stale, and must not publish a second completion event.
+		delete(applied, o.t.ID)
 		switch {
 		case !ok:
 			w.m.Finished(&o.t, metrics.OutcomeStale)
