@@ -127,6 +127,9 @@ func (r *scenarioRun) execute(ctx context.Context) (res *Result, err error) {
 	if err := r.startMesh(ctx); err != nil {
 		return r.res, err
 	}
+	// Extra samples at the edges, so a phase shorter than the sampling
+	// interval (a burst) still has readings.
+	r.sampler.SampleOnce(time.Now())
 	measure := r.measure
 	if m := r.o.hooks.measure; m != nil {
 		measure = func(ctx context.Context) error { return m(ctx, r) }
@@ -134,6 +137,7 @@ func (r *scenarioRun) execute(ctx context.Context) (res *Result, err error) {
 	if err := measure(ctx); err != nil {
 		return r.res, err
 	}
+	r.sampler.SampleOnce(time.Now())
 	stopSampling()
 	r.stopAll()
 	r.collectProcesses()
