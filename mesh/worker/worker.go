@@ -352,13 +352,23 @@ func (w *Worker) activate(ctx context.Context, role task.Role, items []queue.Ite
 	})
 	w.m.StoreBatch("activate", len(ids))
 	if len(tasks) < len(items) {
-		got := make(map[uuid.UUID]bool, len(tasks))
+		running := make(map[uuid.UUID]bool, len(tasks))
 		for _, t := range tasks {
-			got[t.ID] = true
+			running[t.ID] = true
 		}
+		seen := make(map[uuid.UUID]bool, len(items))
 		var stale []queue.Item
 		for _, it := range items {
-			if got[it.ID] {
+			// The first copy of an id runs and is acked when it finishes. A
+			// second copy in the same claim (a duplicate push: the rebuild
+			// or the stale sweep re-pushed a pending id) is acked now, or it
+			// would stay in the processing list for good.
+			if seen[it.ID] {
+				stale = append(stale, it)
+				continue
+			}
+			seen[it.ID] = true
+			if running[it.ID] {
 				continue
 			}
 			// After a failed attempt the statement may have committed with

@@ -553,3 +553,44 @@ func TestBackoffGrowsWithJitter(t *testing.T) {
 		}
 	}
 }
+
+// TestDuplicatePushesLeaveNothingBehind pushes every id twice (as a rebuild
+// from PostgreSQL or the stale sweep may): each task completes once and no
+// copy is left in a processing or pending list — two copies of one id in a
+// single claim were once left in the processing list for good.
+func TestDuplicatePushesLeaveNothingBehind(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	sp := specs(200, task.QA, `{}`)
+	for i := range sp {
+		_ = sp[i].Validate()
+	}
+	ins, err := b.s.Insert(context.Background(), sp, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := make([]task.Task, len(ins))
+	var items []queue.Item
+	for i, in := range ins {
+		all[i] = in.Task
+		it := queue.Item{ID: in.Task.ID, Role: in.Task.Role, Priority: in.Task.Priority}
+		items = append(items, it, it) // two adjacent copies: both land in one claim
+	}
+	if err := b.q.Enqueue(context.Background(), items); err != nil {
+		t.Fatal(err)
+	}
+	b.start(t, worker.Config{ClaimBatch: 128}, false)
+	for _, tk := range b.waitAll(t, len(all), 30*time.Second) {
+		if tk.State != task.Completed || tk.Attempts != 1 {
+			t.Fatalf("task %s: %s after %d attempts", tk.ID, tk.State, tk.Attempts)
+		}
+	}
+	meshtest.Eventually(t, 10*time.Second, func() bool {
+		d, err := b.q.Depths(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := d[task.QA]
+		return q.Active == 0 && q.Pending == [4]int64{}
+	}, "no copy left in the QA lists")
+}
