@@ -133,8 +133,12 @@ func (s *simulator) send(in *inserter, specs []task.Spec) {
 	}
 	for i, res := range in.enqueue(admitted) {
 		select {
-		case r := <-res: // refused at once (queue full, shutting down)
-			p.outcome(admitted[i].Role, 1, insertError(r.err))
+		case r := <-res: // already answered: refused (queue full, shutting down) or stored
+			if r.err != nil {
+				p.outcome(admitted[i].Role, 1, insertError(r.err))
+			} else {
+				p.outcome(admitted[i].Role, 1, nil)
+			}
 		default:
 			p.outcome(admitted[i].Role, 1, nil) // queued: counted as accepted
 		}

@@ -88,9 +88,11 @@ func (p *Producer) decodeOne(w http.ResponseWriter, r *http.Request, decode func
 	return decode(body, r.Header.Get("Idempotency-Key"))
 }
 
-// insertError maps an inserter error to its answer.
+// insertError maps an inserter error to its answer; nil means stored.
 func insertError(err error) *apiError {
 	switch {
+	case err == nil:
+		return nil
 	case errors.Is(err, errQueueFull):
 		return errOverloaded("too many submissions waiting to be stored; retry shortly", DefaultRetryAfter)
 	case errors.Is(err, errShuttingDown):
