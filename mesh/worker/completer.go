@@ -109,9 +109,7 @@ func (w *Worker) flush(ctx context.Context, batch []outcome) {
 	// next pipeline stages.
 	settle := queue.Settlement{Ack: acks, Retry: retries, RetryAt: retryAt, Enqueue: next}
 	w.retry(ctx, "settle", func() error { return w.q.Settle(ctx, w.cfg.ID, settle) })
-	if err := w.q.Publish(ctx, events); err != nil {
-		w.log.Debug("publishing finish events", slog.Any("err", err))
-	}
+	w.publish(ctx, events)
 }
 
 // recoverFinished handles a finish whose statement may have committed with
@@ -166,9 +164,7 @@ func (w *Worker) returnLeftovers(ctx context.Context) {
 		})
 		total += n
 	}
-	if err := w.q.Publish(ctx, task.Events(returned, time.Now())); err != nil {
-		w.log.Debug("publishing returned events", slog.Any("err", err))
-	}
+	w.publish(ctx, task.Events(returned, time.Now()))
 	if total > 0 || len(returned) > 0 {
 		w.log.Info("returned unfinished work to the queue", slog.Int("redis_ids", total), slog.Int("active_rows", len(returned)))
 	}

@@ -394,9 +394,7 @@ func (w *Worker) activate(ctx context.Context, role task.Role, items []queue.Ite
 		w.m.Started(&tasks[i])
 		events[i] = tasks[i].Event(now)
 	}
-	if err := w.q.Publish(ctx, events); err != nil {
-		w.log.Debug("publishing active events", slog.Any("err", err))
-	}
+	w.publish(ctx, events)
 	return tasks
 }
 
@@ -468,6 +466,18 @@ func (w *Worker) retry(ctx context.Context, name string, op func() error) int {
 		w.log.Warn("backend call failed; retrying", slog.String("op", name), slog.Int("attempt", n), slog.Any("err", err))
 		sleepCtx(ctx, w.backoff(n))
 	}
+}
+
+// publish sends events, retrying like any backend call: the transitions
+// they announce are committed, and a Redis failover (the channel's node
+// down for seconds) must not silence them. A PUBLISH retried after its
+// connection broke may arrive twice, identical; consumers see the same
+// event again, never a different one.
+func (w *Worker) publish(ctx context.Context, events []task.Event) {
+	if len(events) == 0 {
+		return
+	}
+	w.retry(ctx, "publish", func() error { return w.q.Publish(ctx, events) })
 }
 
 // Backoff is exponential backoff with equal jitter: attempt n (1-based)
