@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
 	"time"
@@ -33,6 +34,7 @@ type backendFlags struct {
 	pgConns     int
 	logLevel    string
 	logFormat   string
+	pprofAddr   string
 }
 
 func envOr(key, def string) string {
@@ -54,6 +56,31 @@ func (b *backendFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&b.pgConns, "pg-conns", 8, "PostgreSQL pool size")
 	fs.StringVar(&b.logLevel, "log-level", envOr("MESH_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env MESH_LOG_LEVEL)")
 	fs.StringVar(&b.logFormat, "log-format", envOr("MESH_LOG_FORMAT", "text"), "log format: text or json (env MESH_LOG_FORMAT)")
+	fs.StringVar(&b.pprofAddr, "pprof-addr", envOr("MESH_PPROF_ADDR", ""),
+		"serve Go's /debug/pprof/ profiles here, e.g. 127.0.0.1:6060; empty serves none (env MESH_PPROF_ADDR)")
+}
+
+// servePprof serves the runtime profiles on addr for the life of the
+// process; they are off by default (empty addr), and meant for a loopback
+// address.
+func servePprof(addr string, log *slog.Logger) error {
+	if addr == "" {
+		return nil
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--pprof-addr: %w", err)
+	}
+	log.Info("serving pprof", slog.String("addr", ln.Addr().String()))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return nil
 }
 
 // logger builds the process logger from the flags.
@@ -104,6 +131,9 @@ func openRedis(url string, poolSize int) (redis.UniversalClient, error) {
 // open connects to Redis and PostgreSQL, waiting up to wait for both to
 // answer, and migrates the schema.
 func (b *backendFlags) open(ctx context.Context, log *slog.Logger, wait time.Duration) (*backends, error) {
+	if err := servePprof(b.pprofAddr, log); err != nil {
+		return nil, err
+	}
 	rdb, err := openRedis(b.redisURL, 64)
 	if err != nil {
 		return nil, err

@@ -58,6 +58,7 @@ func runLoadgen(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the random choices (roles, sizes, pipelines)")
 	fs.BoolVar(&quiet, "quiet", false, "no progress line on stderr")
 	fs.BoolVar(&verbose, "v", false, "log the run's steps on stderr")
+	pprofAddr := fs.String("pprof-addr", "", "serve Go's /debug/pprof/ profiles here while running, e.g. 127.0.0.1:6062")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: mesh loadgen [flags]\n\n"+
 			"Sends open-loop load to a producer and measures every task from its intended send time\n"+
@@ -81,6 +82,9 @@ func runLoadgen(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	if verbose {
 		cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
+	}
+	if err := servePprof(*pprofAddr, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		return err
 	}
 	_, err := loadgen.Run(ctx, cfg)
 	return err

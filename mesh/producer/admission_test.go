@@ -3,7 +3,9 @@ package producer_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -136,10 +138,22 @@ func TestInsertQueueFull(t *testing.T) {
 	}
 }
 
-// TestBatchQueueFull: batch submissions waiting for their transaction are
-// bounded too (InsertQueue tasks): past it they get 429 at once.
+// TestBatchQueueFull: batch submissions waiting to be stored are bounded
+// (InsertQueue tasks): past it they get 429 at once. Keyless batches wait
+// in the group commit's queue (the flusher's own batch no longer counts);
+// keyed batches wait for a transaction of their own (the running one
+// counts).
 func TestBatchQueueFull(t *testing.T) {
 	t.Parallel()
+	for _, keyed := range []bool{false, true} {
+		t.Run(map[bool]string{false: "keyless", true: "keyed"}[keyed], func(t *testing.T) {
+			t.Parallel()
+			testBatchQueueFull(t, keyed)
+		})
+	}
+}
+
+func testBatchQueueFull(t *testing.T, keyed bool) {
 	b := setup(t, options{cfg: func(c *producer.Config) { c.InsertQueue = 150; c.InsertConcurrency = 1; c.MaxBatch = 100 }})
 	ctx := context.Background()
 	tx, err := b.pool.Begin(ctx)
@@ -150,8 +164,16 @@ func TestBatchQueueFull(t *testing.T) {
 	if _, err := tx.Exec(ctx, "LOCK TABLE "+pgx.Identifier{b.schema, "tasks"}.Sanitize()+" IN SHARE MODE"); err != nil {
 		t.Fatal(err)
 	}
+	var seq atomic.Int64
 	batch := func(n int) string {
-		return `{"tasks":[` + strings.TrimSuffix(strings.Repeat(`{"role":"QA"},`, n), ",") + `]}`
+		specs := make([]string, n)
+		for i := range specs {
+			specs[i] = `{"role":"QA"}`
+			if keyed {
+				specs[i] = fmt.Sprintf(`{"role":"QA","client_key":"k-%d"}`, seq.Add(1))
+			}
+		}
+		return `{"tasks":[` + strings.Join(specs, ",") + `]}`
 	}
 	results := make(chan int, 3)
 	go func() { results <- b.post("/api/v1/tasks/batch", batch(100)).status }()
@@ -161,8 +183,11 @@ func TestBatchQueueFull(t *testing.T) {
 			JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT l.granted AND n.nspname = $1 AND c.relname = 'tasks'`, b.schema).Scan(&waiting)
 		return waiting > 0
 	}, "the first batch waits on the lock")
-	for range 2 { // 100 + 40 fits in 150, 100 + 40 + 40 does not
-		go func() { results <- b.post("/api/v1/tasks/batch", batch(40)).status }()
+	// Keyed: 100 running + 40 fits in 150, + 40 more does not. Keyless: the
+	// running 100 is the flusher's, 100 waiting fits, + 100 more does not.
+	second := map[bool]int{false: 100, true: 40}[keyed]
+	for range 2 {
+		go func() { results <- b.post("/api/v1/tasks/batch", batch(second)).status }()
 	}
 	if st := <-results; st != 429 {
 		t.Fatalf("first answer %d, want 429 for the batch that does not fit", st)
@@ -175,7 +200,7 @@ func TestBatchQueueFull(t *testing.T) {
 			t.Fatalf("waiting batch = %d, want 202", st)
 		}
 	}
-	if w := b.written(); w.rows != 140 {
-		t.Fatalf("%d rows, want 140", w.rows)
+	if w := b.written(); w.rows != int64(100+second) {
+		t.Fatalf("%d rows, want %d", w.rows, 100+second)
 	}
 }

@@ -3,10 +3,12 @@ package producer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"regexp"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/agentmesh/agentmesh/mesh/metrics"
@@ -26,12 +28,17 @@ var errShuttingDown = errors.New("producer: shutting down")
 // does not abort the batch of the others, and a shutdown still flushes.
 const insertTimeout = 15 * time.Second
 
-// inserter is the group commit of single submissions: concurrent requests
-// queue here and Config.InsertConcurrency flushers each take what has
-// queued (the first request goes at once; while a statement runs the next
-// batch grows, up to Config.InsertBatch), insert it with one store.Insert,
-// push the new tasks with one queue.Enqueue, answer every request, then
-// publish one "pending" event per new task.
+// inserter is the group commit of submissions: concurrent requests queue
+// here and Config.InsertConcurrency flushers each take what has queued (the
+// first request goes at once; while a statement runs the next batch grows,
+// up to Config.InsertBatch tasks), insert it with one store.Insert, push the
+// new tasks with one queue.Enqueue, answer every request, then publish one
+// "pending" event per new task.
+//
+// A request is a unit: one task, or a whole keyless batch submission. The
+// group's statement is atomic, so a unit is stored whole or not at all; a
+// unit holding a spec that PostgreSQL refuses fails alone and the others
+// are retried without it.
 //
 // A push that fails after the commit does not fail the request: the task is
 // durable in PostgreSQL and pending, and the maintenance loop re-pushes
@@ -41,6 +48,7 @@ type inserter struct {
 	p        *Producer
 	pipeline bool
 	reqs     chan *insertReq
+	waiting  atomic.Int64 // tasks queued, not yet taken by a flusher
 
 	mu     sync.RWMutex // held for reading while queueing, for writing by close
 	closed bool
@@ -48,12 +56,13 @@ type inserter struct {
 }
 
 type insertReq struct {
-	spec task.Spec
-	res  chan insertRes // buffered: a flusher never blocks on an abandoned request
+	specs []task.Spec
+	batch bool           // a batch submission: field errors are named tasks[i].field
+	res   chan insertRes // buffered: a flusher never blocks on an abandoned request
 }
 
 type insertRes struct {
-	ins store.Inserted
+	ins []store.Inserted // one per spec, in order
 	err error
 }
 
@@ -79,36 +88,62 @@ func (in *inserter) close() {
 	in.wg.Wait()
 }
 
-// enqueue queues specs without waiting; a spec that does not fit (or comes
-// after close) gets its error in its result channel.
-func (in *inserter) enqueue(specs []task.Spec) []chan insertRes {
-	out := make([]chan insertRes, len(specs))
+// queue queues one unit without waiting. A unit that does not fit — more
+// than Config.InsertQueue tasks would wait, unless nothing waits at all —
+// or comes after close gets its error in its result channel.
+func (in *inserter) queue(specs []task.Spec, batch bool) chan insertRes {
+	r := &insertReq{specs: specs, batch: batch, res: make(chan insertRes, 1)}
 	in.mu.RLock()
 	defer in.mu.RUnlock()
+	if in.closed {
+		r.res <- insertRes{err: errShuttingDown}
+		return r.res
+	}
+	n := int64(len(specs))
+	if w := in.waiting.Add(n); w-n > 0 && w > int64(in.p.cfg.InsertQueue) {
+		in.waiting.Add(-n)
+		r.res <- insertRes{err: errQueueFull}
+		return r.res
+	}
+	select {
+	case in.reqs <- r:
+	default:
+		in.waiting.Add(-n)
+		r.res <- insertRes{err: errQueueFull}
+	}
+	return r.res
+}
+
+// enqueue queues specs as single-task units without waiting.
+func (in *inserter) enqueue(specs []task.Spec) []chan insertRes {
+	out := make([]chan insertRes, len(specs))
 	for i, sp := range specs {
-		r := &insertReq{spec: sp, res: make(chan insertRes, 1)}
-		out[i] = r.res
-		if in.closed {
-			r.res <- insertRes{err: errShuttingDown}
-			continue
-		}
-		select {
-		case in.reqs <- r:
-		default:
-			r.res <- insertRes{err: errQueueFull}
-		}
+		out[i] = in.queue([]task.Spec{sp}, false)
 	}
 	return out
 }
 
 // insert queues one spec and waits for its result or ctx.
 func (in *inserter) insert(ctx context.Context, sp task.Spec) (store.Inserted, error) {
-	res := in.enqueue([]task.Spec{sp})[0]
+	ins, err := in.wait(ctx, in.queue([]task.Spec{sp}, false))
+	if err != nil {
+		return store.Inserted{}, err
+	}
+	return ins[0], nil
+}
+
+// insertBatch queues a batch submission as one unit — stored whole or not
+// at all — and waits for its result or ctx.
+func (in *inserter) insertBatch(ctx context.Context, specs []task.Spec) ([]store.Inserted, error) {
+	return in.wait(ctx, in.queue(specs, true))
+}
+
+func (in *inserter) wait(ctx context.Context, res chan insertRes) ([]store.Inserted, error) {
 	select {
 	case r := <-res:
 		return r.ins, r.err
 	case <-ctx.Done():
-		return store.Inserted{}, ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 
@@ -117,19 +152,23 @@ func (in *inserter) loop() {
 	batch := make([]*insertReq, 0, in.p.cfg.InsertBatch)
 	for first := range in.reqs {
 		batch = append(batch[:0], first)
+		tasks := len(first.specs)
+		in.waiting.Add(-int64(tasks))
 	fill:
-		for len(batch) < in.p.cfg.InsertBatch {
+		for tasks < in.p.cfg.InsertBatch {
 			select {
 			case r, ok := <-in.reqs:
 				if !ok {
 					break fill
 				}
 				batch = append(batch, r)
+				tasks += len(r.specs)
+				in.waiting.Add(-int64(len(r.specs)))
 			default:
 				break fill
 			}
 		}
-		in.flush(batch)
+		in.flush(batch, tasks)
 		clear(batch)
 	}
 }
@@ -137,23 +176,25 @@ func (in *inserter) loop() {
 // fieldIndex reads the index of a store field error ("tasks[12].payload").
 var fieldIndex = regexp.MustCompile(`^tasks\[(\d+)\]\.(.*)$`)
 
-// flush inserts one batch and answers every request in it.
-func (in *inserter) flush(batch []*insertReq) {
+// flush inserts one group of units (tasks specs in all) and answers every
+// request in it.
+func (in *inserter) flush(batch []*insertReq, tasks int) {
 	ctx, cancel := context.WithTimeout(context.Background(), insertTimeout)
 	defer cancel()
 	p := in.p
-	p.m.InsertBatch(len(batch))
+	p.m.InsertBatch(tasks)
 	for len(batch) > 0 {
-		specs := make([]task.Spec, len(batch))
-		for i, r := range batch {
-			specs[i] = r.spec
+		specs := make([]task.Spec, 0, tasks)
+		for _, r := range batch {
+			specs = append(specs, r.specs...)
 		}
 		res, err := p.s.Insert(ctx, specs, in.pipeline)
-		if i, fe := badSpec(err, len(batch)); fe != nil {
-			// A spec the handler's validation let through: fail it alone and
-			// retry the others.
-			batch[i].res <- insertRes{err: fe}
-			batch = append(batch[:i:i], batch[i+1:]...)
+		if u, fe := badUnit(err, batch); fe != nil {
+			// A spec the handler's validation let through: fail its unit
+			// alone and retry the others.
+			batch[u].res <- insertRes{err: fe}
+			tasks -= len(batch[u].specs)
+			batch = append(batch[:u:u], batch[u+1:]...)
 			continue
 		}
 		if err != nil {
@@ -165,6 +206,30 @@ func (in *inserter) flush(batch []*insertReq) {
 		in.settle(ctx, batch, res)
 		return
 	}
+}
+
+// badUnit returns the unit of batch that a store field error blames, and the
+// error as that unit's submitter should read it: the bare field for a single
+// task, tasks[i].field (i within the submission) for a batch.
+func badUnit(err error, batch []*insertReq) (int, *task.FieldError) {
+	n := 0
+	for _, r := range batch {
+		n += len(r.specs)
+	}
+	i, fe := badSpec(err, n)
+	if fe == nil {
+		return 0, nil
+	}
+	for u, r := range batch {
+		if i < len(r.specs) {
+			if r.batch {
+				fe = &task.FieldError{Field: fmt.Sprintf("tasks[%d].%s", i, fe.Field), Msg: fe.Msg, Err: fe.Err}
+			}
+			return u, fe
+		}
+		i -= len(r.specs)
+	}
+	return 0, nil
 }
 
 // badSpec returns the index and field error when err blames one spec.
@@ -194,8 +259,9 @@ func (in *inserter) settle(ctx context.Context, batch []*insertReq, res []store.
 	}
 	at := time.Now() // before the push: no worker can observe the task earlier
 	in.p.push(ctx, created)
-	for i, r := range batch {
-		r.res <- insertRes{ins: res[i]}
+	for _, r := range batch {
+		r.res <- insertRes{ins: res[:len(r.specs):len(r.specs)]}
+		res = res[len(r.specs):]
 	}
 	in.p.publishPending(ctx, created, at)
 }

@@ -107,11 +107,12 @@ type Config struct {
 	// InsertBatch caps the submissions of one group commit. Defaults to 500.
 	InsertBatch int
 	// InsertConcurrency is how many group commits may run at once, and how
-	// many batch transactions. Defaults to 2.
+	// many transactions of keyed batch submissions. Defaults to 2.
 	InsertConcurrency int
-	// InsertQueue bounds the submissions waiting for a group commit, and
-	// separately the tasks of batch submissions waiting for their
-	// transaction; past it submissions get 429. Defaults to 4 × InsertBatch.
+	// InsertQueue bounds the tasks waiting for a group commit (single
+	// submissions and keyless batches), and separately the tasks of keyed
+	// batch submissions waiting for their transaction; past it submissions
+	// get 429. Defaults to 4 × InsertBatch.
 	InsertQueue int
 	// RefreshInterval is how often the admission state, depths and workers
 	// are re-read. Defaults to 250 ms.

@@ -107,9 +107,11 @@ func quote(s string) string { return `"` + truncate(s, 80) + `"` }
 
 // handleBatch is POST /api/v1/tasks/batch: all or nothing. Every spec is
 // validated first (422 naming "tasks[i].field"), every role passes
-// admission, then one transaction inserts them (409 and nothing written when
-// any client key is held by a different request; idempotent resubmits are
-// returned as they are).
+// admission, then the batch is stored whole or not at all. A batch without
+// client keys joins the group commit as one unit (its statement is atomic,
+// and no key can conflict); a keyed batch runs in a transaction of its own,
+// which rolls back — 409, nothing written — when any client key is held by
+// a different request (idempotent resubmits are returned as they are).
 func (p *Producer) handleBatch(w http.ResponseWriter, r *http.Request) {
 	specs, ae := p.decodeBatchRequest(w, r)
 	if ae != nil {
@@ -117,26 +119,26 @@ func (p *Producer) handleBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ae)
 		return
 	}
-	release, ae := p.batchSlot(r.Context(), len(specs))
-	if ae != nil {
+	res, grouped, err := p.storeBatch(r.Context(), specs)
+	if err != nil {
+		ae = batchError(err)
 		p.outcomeSpecs(specs, ae)
-		if !errors.Is(r.Context().Err(), context.Canceled) {
+		if !errors.Is(err, context.Canceled) {
 			writeError(w, ae)
 		}
 		return
 	}
-	res, err := p.s.InsertAtomic(r.Context(), specs, false)
-	release()
-	if err != nil {
-		ae = asAPIError("storing the batch", err)
-		p.outcomeSpecs(specs, ae)
-		writeError(w, ae)
+	out := make([]task.Task, len(res))
+	for i := range res {
+		out[i] = res[i].Task
+	}
+	if grouped { // the group commit pushed and announced them
+		p.outcomeSpecs(specs, nil)
+		writeJSON(w, http.StatusAccepted, tasksAnswer{Tasks: out})
 		return
 	}
 	created := make([]task.Task, 0, len(res))
-	out := make([]task.Task, len(res))
-	for i, ins := range res {
-		out[i] = ins.Task
+	for _, ins := range res {
 		if !ins.Existing {
 			created = append(created, ins.Task)
 		}
@@ -148,6 +150,35 @@ func (p *Producer) handleBatch(w http.ResponseWriter, r *http.Request) {
 	p.outcomeSpecs(specs, nil)
 	writeJSON(w, http.StatusAccepted, tasksAnswer{Tasks: out})
 	p.publishPending(ctx, created, at)
+}
+
+// storeBatch stores a batch submission whole or not at all. grouped
+// reports that it went through the group commit, which has pushed and
+// announced the new tasks; otherwise that is the caller's job.
+func (p *Producer) storeBatch(ctx context.Context, specs []task.Spec) (res []store.Inserted, grouped bool, err error) {
+	keyed := false
+	for i := range specs {
+		keyed = keyed || specs[i].ClientKey != ""
+	}
+	if !keyed {
+		res, err = p.tasks.insertBatch(ctx, specs)
+		return res, true, err
+	}
+	release, ae := p.batchSlot(ctx, len(specs))
+	if ae != nil {
+		return nil, false, ae
+	}
+	defer release()
+	res, err = p.s.InsertAtomic(ctx, specs, false)
+	return res, false, err
+}
+
+// batchError maps an error of storeBatch to its answer.
+func batchError(err error) *apiError {
+	if errors.Is(err, errQueueFull) || errors.Is(err, errShuttingDown) || errors.Is(err, context.Canceled) {
+		return insertError(err)
+	}
+	return asAPIError("storing the batch", err)
 }
 
 // batchSlot bounds the batch path as the group-commit queue bounds single
