@@ -105,8 +105,8 @@ type Depth struct {
 // Total is pending + active + delayed.
 func (d Depth) Total() int64 { return d.Pending + d.Active + d.Delayed }
 
-// queueDepth reads the mesh's queue depths under prefix.
-func queueDepth(ctx context.Context, rdb redis.UniversalClient, prefix string) (Depth, error) {
+// QueueDepth reads the mesh's queue depths under prefix, all roles together.
+func QueueDepth(ctx context.Context, rdb redis.UniversalClient, prefix string) (Depth, error) {
 	ds, err := queue.New(rdb, queue.Config{Prefix: prefix}).Depths(ctx)
 	if err != nil {
 		return Depth{}, err

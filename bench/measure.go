@@ -76,7 +76,7 @@ func (r *scenarioRun) leftover(ctx context.Context) *Depth {
 	defer cancel()
 	var last *Depth
 	_ = pollUntil(wctx, func() bool {
-		d, err := queueDepth(wctx, r.rdb, r.prefix)
+		d, err := QueueDepth(wctx, r.rdb, r.prefix)
 		if err != nil {
 			return false
 		}
@@ -300,7 +300,7 @@ func (r *scenarioRun) waitIdle(ctx context.Context) error {
 	defer cancel()
 	var last Depth
 	err := pollUntil(wctx, func() bool {
-		d, err := queueDepth(wctx, r.rdb, r.prefix)
+		d, err := QueueDepth(wctx, r.rdb, r.prefix)
 		last = d
 		return err == nil && d.Pending+d.Active == 0
 	})

@@ -11,8 +11,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/agentmesh/agentmesh/bench"
 	"github.com/agentmesh/agentmesh/loadgen"
-	"github.com/agentmesh/agentmesh/mesh/queue"
 )
 
 // auditor reads the mesh's tasks table directly: the chaos run's own
@@ -99,7 +99,7 @@ type Audit struct {
 	// Dead lists the reasons of dead rows, with counts.
 	DeadReasons map[string]int64 `json:"dead_reasons,omitempty"`
 	// RedisLeft is what the queues still hold (must be nothing).
-	RedisLeft Depth `json:"redis_left"`
+	RedisLeft bench.Depth `json:"redis_left"`
 	// DrainMS is how long after the load every task was terminal.
 	DrainMS int64 `json:"drain_ms"`
 	// Lost is the load generator's lost list looked up in PostgreSQL.
@@ -186,32 +186,11 @@ func (a Audit) problems() []string {
 	return p
 }
 
-// Depth is what the Redis queues hold, all roles together.
-type Depth struct {
-	Pending int64 `json:"pending"`
-	Active  int64 `json:"active"`
-	Delayed int64 `json:"delayed"`
-}
-
-// Total is pending + active + delayed.
-func (d Depth) Total() int64 { return d.Pending + d.Active + d.Delayed }
-
-func queueDepth(ctx context.Context, rdb redis.UniversalClient, prefix string) (Depth, error) {
+// queueDepth reads what the Redis queues hold, all roles together.
+func queueDepth(ctx context.Context, rdb redis.UniversalClient, prefix string) (bench.Depth, error) {
 	ctx, cancel := short(ctx)
 	defer cancel()
-	ds, err := queue.New(rdb, queue.Config{Prefix: prefix}).Depths(ctx)
-	if err != nil {
-		return Depth{}, err
-	}
-	var out Depth
-	for _, d := range ds {
-		for _, p := range d.Pending {
-			out.Pending += p
-		}
-		out.Active += d.Active
-		out.Delayed += d.Delayed
-	}
-	return out, nil
+	return bench.QueueDepth(ctx, rdb, prefix)
 }
 
 // LostCheck looks up, in PostgreSQL, every unit the load generator listed

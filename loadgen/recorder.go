@@ -129,7 +129,7 @@ type recorder struct {
 
 	pending map[uuid.UUID]pendingEntry
 	early   *generations[uuid.UUID, earlyEvent]
-	done    *generations[uint64, struct{}]
+	done    *generations[uint64, bool] // completed units; true: found by GET, its event not yet seen
 	lost    []LostTask
 	drained []chan struct{}
 }
@@ -159,7 +159,7 @@ func newRecorder(c recorderConfig) *recorder {
 		errs:      map[string]int64{},
 		pending:   map[uuid.UUID]pendingEntry{},
 		early:     newGenerations[uuid.UUID, earlyEvent](c.earlyKeep),
-		done:      newGenerations[uint64, struct{}](c.dupWindow),
+		done:      newGenerations[uint64, bool](c.dupWindow),
 	}
 	if r.progress == nil {
 		r.progress = io.Discard
@@ -254,7 +254,13 @@ func (r *recorder) onEvents(b eventBatch) {
 			r.complete(key, e, b.at, dead, false)
 			continue
 		}
-		if _, seen := r.done.get(key64(key)); seen {
+		if byGet, seen := r.done.get(key64(key)); seen {
+			if byGet {
+				// The completion a GET found after the drain: its own event,
+				// arriving late, is no second completion.
+				r.done.put(key64(key), false)
+				continue
+			}
 			r.tasks.Duplicates++
 			continue
 		}
@@ -295,7 +301,7 @@ func key64(id uuid.UUID) uint64 { return binary.LittleEndian.Uint64(id[8:]) }
 // complete records a unit's completion at offset at (ns). Late completions
 // (found by GET) go into the totals, not into the interval they were found in.
 func (r *recorder) complete(id uuid.UUID, e pendingEntry, at int64, dead, late bool) {
-	r.done.put(key64(id), struct{}{})
+	r.done.put(key64(id), late)
 	r.lastDone = max(r.lastDone, at)
 	if late {
 		r.tasks.Late++

@@ -99,3 +99,24 @@ func TestEarlyEventsExpire(t *testing.T) {
 		t.Errorf("unmatched %d, want 1000", res.Tasks.Unmatched)
 	}
 }
+
+// TestLateEventIsNoDuplicate: a unit the drain's GET found completed may
+// still see its own completion event afterwards; that one is not a second
+// completion, a further one is.
+func TestLateEventIsNoDuplicate(t *testing.T) {
+	t.Parallel()
+	r := newRecorder(recorderConfig{start: synthStart, e2e: true, interval: time.Second, earlyKeep: time.Second,
+		dupWindow: time.Minute})
+	id := uuid.New()
+	r.pending[id] = pendingEntry{intended: 1e9, sent: 1e9}
+	r.onCheck(checkResult{id: id, state: string(task.Completed), completedAt: synthStart.Add(2 * time.Second)})
+	ev := task.Event{ID: id, State: task.Completed}
+	r.onEvents(eventBatch{at: 3e9, events: []task.Event{ev}})
+	if r.tasks.Late != 1 || r.tasks.Completed != 1 || r.tasks.Duplicates != 0 {
+		t.Fatalf("late %d completed %d duplicates %d after the late event; want 1, 1, 0", r.tasks.Late, r.tasks.Completed, r.tasks.Duplicates)
+	}
+	r.onEvents(eventBatch{at: 4e9, events: []task.Event{ev}})
+	if r.tasks.Duplicates != 1 {
+		t.Fatalf("duplicates %d after a second event, want 1", r.tasks.Duplicates)
+	}
+}
