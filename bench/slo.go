@@ -132,26 +132,33 @@ func (r *scenarioRun) stopCheck() Check {
 }
 
 // processFigures sets the summary's peak RSS of the mesh processes and the
-// mean CPU per kind over the measured phase.
+// cores each kind used on average over the measured phase: every process's
+// CPU integrated over the part of the phase it lived, summed per kind, over
+// the phase's length — so processes of one kind that ran one after another
+// (the load generators of a step search) add up to one, not to their count.
 func (r *scenarioRun) processFigures() {
 	s := &r.res.Summary
 	s.CPU = map[string]float64{}
 	lo, hi := r.mainStart.Milliseconds(), r.mainEnd.Milliseconds()
+	coreMS := map[string]float64{}
 	for _, p := range r.res.Processes {
-		var sum float64
-		var n int
+		prev := int64(-1)
 		for _, smp := range p.Samples {
 			if p.Kind == "producer" || p.Kind == "worker" {
 				s.RSSMaxBytes = max(s.RSSMaxBytes, smp.RSS)
 			}
-			if smp.TMS > lo && smp.TMS <= hi {
-				sum += smp.CPU
-				n++
+			// A sample's CPU is the mean since the previous sample.
+			if prev >= 0 && smp.TMS > lo && prev < hi {
+				coreMS[p.Kind] += smp.CPU * float64(min(smp.TMS, hi)-max(prev, lo))
 			}
+			prev = smp.TMS
 		}
-		if n > 0 {
-			s.CPU[p.Kind] = round3(s.CPU[p.Kind] + sum/float64(n))
-		}
+	}
+	if hi <= lo {
+		return
+	}
+	for kind, ms := range coreMS {
+		s.CPU[kind] = round3(ms / float64(hi-lo))
 	}
 }
 
