@@ -12,6 +12,11 @@
 //     (a crash between a commit and its Redis push leaves such rows). A
 //     duplicate id in Redis is harmless: activation is conditional.
 //
+// And, when the PostgreSQL server runs without autovacuum, the vacuumer
+// vacuums the tasks table once VacuumMinDead dead tuples piled up: every
+// transition leaves one, and scans of the open states (admission's counts)
+// slow down with each until something reclaims them.
+//
 // Every process may run a Maintainer; only the leader works.
 package maintenance
 
@@ -19,6 +24,7 @@ import (
 	"cmp"
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -37,6 +43,8 @@ const (
 	DefaultRecoverInterval = time.Second
 	DefaultStaleAfter      = time.Minute
 	DefaultBatch           = 1000
+	DefaultVacuumInterval  = 10 * time.Second
+	DefaultVacuumMinDead   = 10000
 )
 
 // Config configures a Maintainer.
@@ -56,6 +64,12 @@ type Config struct {
 	StaleAfter time.Duration
 	// Batch caps the rows handled per statement. Defaults to 1000.
 	Batch int
+	// VacuumInterval is how often the vacuumer looks at the tasks table's
+	// dead tuples. Defaults to 10 s.
+	VacuumInterval time.Duration
+	// VacuumMinDead is how many dead tuples make the vacuumer vacuum, when
+	// the server's autovacuum is off. Defaults to 10,000.
+	VacuumMinDead int64
 	// Now is the clock; defaults to time.Now.
 	Now func() time.Time
 	// Logger defaults to slog.Default().
@@ -70,6 +84,8 @@ func (c Config) WithDefaults() Config {
 	c.RecoverInterval = cmp.Or(c.RecoverInterval, DefaultRecoverInterval)
 	c.StaleAfter = cmp.Or(c.StaleAfter, DefaultStaleAfter)
 	c.Batch = cmp.Or(c.Batch, DefaultBatch)
+	c.VacuumInterval = cmp.Or(c.VacuumInterval, DefaultVacuumInterval)
+	c.VacuumMinDead = cmp.Or(c.VacuumMinDead, DefaultVacuumMinDead)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -105,12 +121,18 @@ func (mt *Maintainer) Run(ctx context.Context) {
 		}
 	}()
 	leading := mt.campaign(ctx, false)
+	var isLeader atomic.Bool // the vacuumer's view: a VACUUM must not hold up the loop
+	isLeader.Store(leading)
+	vacuumed := make(chan struct{})
+	go func() { defer close(vacuumed); mt.vacuumer(ctx, &isLeader) }()
+	defer func() { <-vacuumed }()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-elect.C:
 			leading = mt.campaign(ctx, leading)
+			isLeader.Store(leading)
 		case <-promote.C:
 			if leading {
 				mt.Promote(ctx)
@@ -301,4 +323,56 @@ func (mt *Maintainer) warn(ctx context.Context, what string, err error) {
 		return
 	}
 	mt.log.Warn(what+" failed", slog.Any("err", err))
+}
+
+// vacuumer vacuums the tasks table while this process leads, when the
+// server's autovacuum is off and VacuumMinDead dead tuples piled up.
+func (mt *Maintainer) vacuumer(ctx context.Context, leading *atomic.Bool) {
+	t := time.NewTicker(mt.cfg.VacuumInterval)
+	defer t.Stop()
+	told := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !leading.Load() {
+			continue
+		}
+		if !told {
+			told = mt.Vacuum(ctx, true)
+			continue
+		}
+		mt.Vacuum(ctx, false)
+	}
+}
+
+// Vacuum vacuums the tasks table when the server's autovacuum is off and
+// VacuumMinDead dead tuples piled up; it reports whether autovacuum was
+// off, logging that once when tell is set.
+func (mt *Maintainer) Vacuum(ctx context.Context, tell bool) bool {
+	g, err := mt.s.Garbage(ctx)
+	if err != nil {
+		mt.warn(ctx, "reading the tasks table's dead tuples", err)
+		return false
+	}
+	if g.Autovacuum {
+		return false
+	}
+	if tell {
+		mt.log.Info("PostgreSQL runs without autovacuum: the maintenance leader vacuums the tasks table itself",
+			slog.Int64("min_dead_tuples", mt.cfg.VacuumMinDead))
+	}
+	if g.Dead < mt.cfg.VacuumMinDead {
+		return true
+	}
+	start := time.Now()
+	if err := mt.s.Vacuum(ctx); err != nil {
+		mt.warn(ctx, "vacuuming the tasks table", err)
+		return true
+	}
+	mt.log.Debug("vacuumed the tasks table", slog.Int64("dead_tuples", g.Dead), slog.Int64("live_tuples", g.Live),
+		slog.Duration("took", time.Since(start)))
+	return true
 }

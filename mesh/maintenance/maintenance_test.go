@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"go.uber.org/goleak"
 
 	"github.com/agentmesh/agentmesh/mesh/maintenance"
@@ -122,5 +123,53 @@ func TestPromoteHonoursBackoff(t *testing.T) {
 	mt.Promote(ctx)
 	if n := pendingDepth(t, b.q, task.Architect); n != 1 {
 		t.Fatalf("due retry not promoted: depth %d", n)
+	}
+}
+
+// TestVacuumWithoutAutovacuum: when the server runs without autovacuum the
+// maintainer vacuums the tasks table once VacuumMinDead dead tuples piled
+// up; with autovacuum on it leaves the table to the server.
+func TestVacuumWithoutAutovacuum(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	specs := make([]task.Spec, 300)
+	for i := range specs {
+		specs[i] = task.Spec{Role: task.Developer}
+		if err := specs[i].Validate(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ins, err := b.s.Insert(ctx, specs, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]uuid.UUID, len(ins))
+	for i := range ins {
+		ids[i] = ins[i].Task.ID
+	}
+	if _, err := b.s.Activate(ctx, "w1", ids); err != nil {
+		t.Fatal(err)
+	}
+	var before store.Garbage
+	meshtest.Eventually(t, 10*time.Second, func() bool {
+		before, err = b.s.Garbage(ctx)
+		return err == nil && before.Dead >= 300
+	}, "the activations' dead tuples reported")
+	mt := maintenance.New(b.q, b.s, maintenance.Config{ID: "m1", VacuumMinDead: 200,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, nil)
+	if off := mt.Vacuum(ctx, false); off == before.Autovacuum {
+		t.Fatalf("Vacuum reported autovacuum off = %v, the server says on = %v", off, before.Autovacuum)
+	}
+	after, err := b.s.Garbage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.Autovacuum {
+		t.Logf("autovacuum is on here: the maintainer left %d dead tuples to it", after.Dead)
+		return
+	}
+	if after.Dead != 0 {
+		t.Fatalf("%d dead tuples left after the vacuum (%d before)", after.Dead, before.Dead)
 	}
 }

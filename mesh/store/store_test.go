@@ -176,3 +176,24 @@ func states(ts []task.Task) map[uuid.UUID]task.State {
 }
 
 func quoted(schema string) string { return pgx.Identifier{schema}.Sanitize() }
+
+// TestVacuumReclaimsDeadTuples: transitions leave dead tuples that Garbage
+// reports and Vacuum reclaims.
+func TestVacuumReclaimsDeadTuples(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.activate("w1", b.insertN(200, task.QA)...)
+	var g store.Garbage
+	meshtest.Eventually(t, 10*time.Second, func() bool {
+		var err error
+		g, err = b.st.Garbage(b.ctx)
+		return err == nil && g.Dead >= 200
+	}, "the activations' dead tuples reported")
+	if err := b.st.Vacuum(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	meshtest.Eventually(t, 10*time.Second, func() bool {
+		after, err := b.st.Garbage(b.ctx)
+		return err == nil && after.Dead == 0 && after.Live == 200
+	}, "no dead tuples and 200 live rows after the vacuum (before: %+v)", g)
+}
