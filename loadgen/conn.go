@@ -41,8 +41,15 @@ type httpConn struct {
 	c      net.Conn
 	br     *bufio.Reader
 	wbuf   []byte
-	reused bool // has answered before: a failure may be the server having closed it while idle
+	reused bool      // has answered before: a failure may be the server having closed it while idle
+	since  time.Time // idle since
 }
+
+// maxIdle is how long a connection may sit idle in the pool before it is
+// closed instead of reused: under the servers' idle timeouts (the
+// producer's is 120 s), so the client, not the server, ends idle
+// connections and no request races a server-side close.
+const maxIdle = 30 * time.Second
 
 func newConnPool(target, token string, timeout time.Duration) (*connPool, error) {
 	u, err := url.Parse(target)
@@ -78,20 +85,39 @@ func (p *connPool) dial() (*httpConn, error) {
 	return &httpConn{c: c, br: bufio.NewReaderSize(c, 16<<10)}, nil
 }
 
+// get returns the most recently used idle connection, closing those idle
+// longer than maxIdle, or a new one.
 func (p *connPool) get() (*httpConn, error) {
+	now := time.Now()
+	var stale []*httpConn
 	p.mu.Lock()
+	// Idle connections are in the order they were put back: the oldest first.
+	n := 0
+	for n < len(p.idle) && now.Sub(p.idle[n].since) > maxIdle {
+		n++
+	}
+	if n > 0 {
+		stale = append(stale, p.idle[:n]...)
+		p.idle = append(p.idle[:0], p.idle[n:]...)
+	}
+	var c *httpConn
 	if n := len(p.idle); n > 0 {
-		c := p.idle[n-1]
+		c = p.idle[n-1]
 		p.idle = p.idle[:n-1]
-		p.mu.Unlock()
-		return c, nil
 	}
 	p.mu.Unlock()
+	for _, s := range stale {
+		_ = s.c.Close()
+	}
+	if c != nil {
+		return c, nil
+	}
 	return p.dial()
 }
 
 func (p *connPool) put(c *httpConn) {
 	c.reused = true
+	c.since = time.Now()
 	p.mu.Lock()
 	p.idle = append(p.idle, c)
 	p.mu.Unlock()
@@ -111,10 +137,16 @@ func (p *connPool) close() {
 
 // post sends body to path and reads the whole answer into buf. A request on
 // a reused connection that the server had closed while it was idle is sent
-// again once on a new connection.
+// again once on a newly dialed connection (another idle one could have been
+// closed as well).
 func (p *connPool) post(path string, body []byte, buf *bytes.Buffer) (status int, err error) {
 	for attempt := 0; ; attempt++ {
-		c, err := p.get()
+		var c *httpConn
+		if attempt == 0 {
+			c, err = p.get()
+		} else {
+			c, err = p.dial()
+		}
 		if err != nil {
 			return 0, err
 		}

@@ -119,3 +119,77 @@ func TestTransportError(t *testing.T) {
 		t.Errorf("transportError = %q, want the cause without addresses", got)
 	}
 }
+
+// TestConnPoolRetryDialsFresh: when every idle connection was closed by the
+// server, the one resend goes out on a new connection, not on another stale
+// one; and a connection idle longer than maxIdle is not reused at all.
+func TestConnPoolRetryDialsFresh(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	accepted := 0
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			accepted++
+			stale := accepted <= 2 // the two pooled below: closed while idle
+			mu.Unlock()
+			if !stale {
+				if req, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+					_, _ = io.Copy(io.Discard, req.Body)
+					_, _ = io.WriteString(c, "HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\nok")
+				}
+			}
+			_ = c.Close()
+		}
+	})
+	p, err := newConnPool("http://"+ln.Addr().String(), "", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		c, err := p.dial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.put(c)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := accepted
+		mu.Unlock()
+		if n == 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var buf bytes.Buffer
+	if status, err := p.post("/api/v1/tasks", []byte("{}"), &buf); err != nil || status != 202 {
+		t.Fatalf("post after the server closed both idle connections: %d %v", status, err)
+	}
+	// The other stale connection is still pooled; age it past maxIdle: get
+	// closes it and dials rather than reusing it.
+	p.mu.Lock()
+	for _, c := range p.idle {
+		c.since = time.Now().Add(-2 * maxIdle)
+	}
+	p.mu.Unlock()
+	if status, err := p.post("/api/v1/tasks", []byte("{}"), &buf); err != nil || status != 202 {
+		t.Fatalf("post with only an aged connection pooled: %d %v", status, err)
+	}
+	p.close()
+	_ = ln.Close()
+	wg.Wait()
+	if accepted != 4 {
+		t.Errorf("%d connections, want 4 (2 stale, 2 dialed for the posts)", accepted)
+	}
+}
