@@ -53,7 +53,7 @@ func TestQuickAndPatches(t *testing.T) {
 	if got := s.Load.Duration.D(); got != 45*time.Second {
 		t.Errorf("duration %s, want the patch's 45s (applied after quick)", got)
 	}
-	if s.Load.Rate != 1000 || s.Workers.FailRate != 0.01 {
+	if s.Load.Rate != 500 || s.Workers.FailRate != 0.01 {
 		t.Errorf("the patch changed other fields: rate %g fail rate %g", s.Load.Rate, s.Workers.FailRate)
 	}
 	q, err := LoadScenario("", "seed-750", true)
