@@ -63,34 +63,49 @@ func TestConnPoolReuse(t *testing.T) {
 	}
 }
 
-// TestConnPoolRetriesIdleClose: a server that closes a keep-alive
-// connection while it is idle does not turn the next request into an error:
-// it is sent again, once, on a new connection.
-func TestConnPoolRetriesIdleClose(t *testing.T) {
-	t.Parallel()
+// oneShotServer answers one request per connection, then closes it, as a
+// server ending keep-alive connections while they sit idle; its first stale
+// connections are closed before anything is read. accepted counts the
+// connections; stop closes the listener and waits for the accept loop.
+func oneShotServer(t *testing.T, stale int) (addr string, accepted func() int, stop func()) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	accepted := 0
+	var mu sync.Mutex
+	n := 0
 	wg.Go(func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			accepted++
-			// Answer one request as if keeping the connection, then close it.
-			req, err := http.ReadRequest(bufio.NewReader(c))
-			if err == nil {
-				_, _ = io.Copy(io.Discard, req.Body)
-				_, _ = io.WriteString(c, "HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\nok")
+			mu.Lock()
+			n++
+			answer := n > stale
+			mu.Unlock()
+			if answer {
+				if req, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+					_, _ = io.Copy(io.Discard, req.Body)
+					_, _ = io.WriteString(c, "HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\nok")
+				}
 			}
 			_ = c.Close()
 		}
 	})
-	p, err := newConnPool("http://"+ln.Addr().String(), "", 5*time.Second)
+	accepted = func() int { mu.Lock(); defer mu.Unlock(); return n }
+	return ln.Addr().String(), accepted, func() { _ = ln.Close(); wg.Wait() }
+}
+
+// TestConnPoolRetriesIdleClose: a server that closes a keep-alive
+// connection while it is idle does not turn the next request into an error:
+// it is sent again, once, on a new connection.
+func TestConnPoolRetriesIdleClose(t *testing.T) {
+	t.Parallel()
+	addr, accepted, stop := oneShotServer(t, 0)
+	p, err := newConnPool("http://"+addr, "", 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,10 +116,9 @@ func TestConnPoolRetriesIdleClose(t *testing.T) {
 		}
 	}
 	p.close()
-	_ = ln.Close()
-	wg.Wait()
-	if accepted != 3 {
-		t.Errorf("%d connections, want 3 (one per request, each retried once)", accepted)
+	stop()
+	if n := accepted(); n != 3 {
+		t.Errorf("%d connections, want 3 (one per request, each retried once)", n)
 	}
 }
 
@@ -125,51 +139,19 @@ func TestTransportError(t *testing.T) {
 // one; and a connection idle longer than maxIdle is not reused at all.
 func TestConnPoolRetryDialsFresh(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, accepted, stop := oneShotServer(t, 2)
+	p, err := newConnPool("http://"+addr, "", 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	accepted := 0
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			accepted++
-			stale := accepted <= 2 // the two pooled below: closed while idle
-			mu.Unlock()
-			if !stale {
-				if req, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
-					_, _ = io.Copy(io.Discard, req.Body)
-					_, _ = io.WriteString(c, "HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\nok")
-				}
-			}
-			_ = c.Close()
-		}
-	})
-	p, err := newConnPool("http://"+ln.Addr().String(), "", 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 2 {
+	for range 2 { // the two stale ones, pooled as if they had answered
 		c, err := p.dial()
 		if err != nil {
 			t.Fatal(err)
 		}
 		p.put(c)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		mu.Lock()
-		n := accepted
-		mu.Unlock()
-		if n == 2 || time.Now().After(deadline) {
-			break
-		}
+	for deadline := time.Now().Add(5 * time.Second); accepted() < 2 && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
 	var buf bytes.Buffer
@@ -184,12 +166,11 @@ func TestConnPoolRetryDialsFresh(t *testing.T) {
 	}
 	p.mu.Unlock()
 	if status, err := p.post("/api/v1/tasks", []byte("{}"), &buf); err != nil || status != 202 {
-		t.Fatalf("post with only an aged connection pooled: %d %v", status, err)
+		t.Fatalf("post with only aged connections pooled: %d %v", status, err)
 	}
 	p.close()
-	_ = ln.Close()
-	wg.Wait()
-	if accepted != 4 {
-		t.Errorf("%d connections, want 4 (2 stale, 2 dialed for the posts)", accepted)
+	stop()
+	if n := accepted(); n != 4 {
+		t.Errorf("%d connections, want 4 (2 stale, 2 dialed for the posts)", n)
 	}
 }
