@@ -26,6 +26,7 @@ type producerFlags struct {
 	maxDepth, maxBody                             int64
 	maxBatch, insertBatch, insertConc, maxClients int
 	flush, refresh, shutdown                      time.Duration
+	readHeader, read, write, idle                 time.Duration
 }
 
 // producerEnv maps each producer flag to its environment variable.
@@ -35,6 +36,8 @@ var producerEnv = map[string]string{
 	"max-batch": "MESH_MAX_BATCH", "insert-batch": "MESH_INSERT_BATCH", "insert-concurrency": "MESH_INSERT_CONCURRENCY",
 	"flush-interval": "MESH_FLUSH_INTERVAL", "refresh-interval": "MESH_REFRESH_INTERVAL",
 	"shutdown-timeout": "MESH_SHUTDOWN_TIMEOUT", "max-ws-clients": "MESH_MAX_WS_CLIENTS",
+	"read-header-timeout": "MESH_READ_HEADER_TIMEOUT", "read-timeout": "MESH_READ_TIMEOUT",
+	"write-timeout": "MESH_WRITE_TIMEOUT", "idle-timeout": "MESH_IDLE_TIMEOUT",
 }
 
 func (f *producerFlags) register(fs *flag.FlagSet) {
@@ -59,6 +62,14 @@ func (f *producerFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.shutdown, "shutdown-timeout", producer.DefaultShutdownTimeout,
 		"bound of the graceful shutdown after SIGTERM (env MESH_SHUTDOWN_TIMEOUT)")
 	fs.IntVar(&f.maxClients, "max-ws-clients", 1000, "most WebSocket clients at once (env MESH_MAX_WS_CLIENTS)")
+	fs.DurationVar(&f.readHeader, "read-header-timeout", producer.DefaultReadHeaderTimeout,
+		"time to read a request's headers; slow-header clients are cut off (env MESH_READ_HEADER_TIMEOUT)")
+	fs.DurationVar(&f.read, "read-timeout", producer.DefaultReadTimeout,
+		"time to read a whole request; slow-body clients are cut off (env MESH_READ_TIMEOUT)")
+	fs.DurationVar(&f.write, "write-timeout", producer.DefaultWriteTimeout,
+		"time to write an answer (env MESH_WRITE_TIMEOUT)")
+	fs.DurationVar(&f.idle, "idle-timeout", producer.DefaultIdleTimeout,
+		"how long an idle keep-alive connection is kept (env MESH_IDLE_TIMEOUT)")
 }
 
 // applyEnv sets each flag whose environment variable is set, so that the
@@ -83,6 +94,7 @@ func (f *producerFlags) config(log *slog.Logger) producer.Config {
 		Addr: f.addr, APIToken: f.token, WebDir: f.webDir, MaxDepth: f.maxDepth, MaxBodyBytes: f.maxBody,
 		MaxBatch: f.maxBatch, InsertBatch: f.insertBatch, InsertConcurrency: f.insertConc,
 		FlushInterval: f.flush, RefreshInterval: f.refresh, ShutdownTimeout: f.shutdown, Logger: log,
+		ReadHeaderTimeout: f.readHeader, ReadTimeout: f.read, WriteTimeout: f.write, IdleTimeout: f.idle,
 	}
 	cfg.Hub.MaxClients = f.maxClients
 	for _, o := range strings.Split(f.origins, ",") {
