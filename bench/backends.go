@@ -122,8 +122,8 @@ func QueueDepth(ctx context.Context, rdb redis.UniversalClient, prefix string) (
 	return out, nil
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort() (int, error) {
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
@@ -141,7 +141,7 @@ func waitTCP(ctx context.Context, addr string, within time.Duration) error {
 		if err == nil {
 			return c.Close()
 		}
-		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+		if err := SleepCtx(ctx, 20*time.Millisecond); err != nil {
 			return fmt.Errorf("%s does not accept connections: %w", addr, err)
 		}
 	}
@@ -168,7 +168,7 @@ func StartPrivateRedis(ctx context.Context, dir string, masters int, procs *Proc
 	}
 	pr := &PrivateRedis{dir: dir, bin: bin}
 	for i := range masters {
-		port, err := freePort()
+		port, err := FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -216,7 +216,7 @@ func (pr *PrivateRedis) start(ctx context.Context, i int, procs *Procs) error {
 // Restart kills server i with SIGKILL and starts it again, empty.
 func (pr *PrivateRedis) Restart(ctx context.Context, i int, down time.Duration, procs *Procs) error {
 	pr.Procs[i].Kill()
-	if err := sleepCtx(ctx, down); err != nil {
+	if err := SleepCtx(ctx, down); err != nil {
 		return err
 	}
 	return pr.start(ctx, i, procs)
@@ -248,7 +248,7 @@ func (pr *PrivateRedis) formCluster(ctx context.Context, addrs []string) error {
 // pollUntil checks cond every 50 ms until it holds or ctx ends.
 func pollUntil(ctx context.Context, cond func() bool) error {
 	for !cond() {
-		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+		if err := SleepCtx(ctx, 50*time.Millisecond); err != nil {
 			return err
 		}
 	}

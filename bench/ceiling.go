@@ -287,12 +287,12 @@ func (r *ceilingRun) loops() []func(context.Context) error {
 
 // measure waits out the warmup, then counts for the duration.
 func (r *ceilingRun) measure(ctx context.Context) (*CeilingResult, error) {
-	if err := sleepCtx(ctx, r.cfg.Warmup); err != nil {
+	if err := SleepCtx(ctx, r.cfg.Warmup); err != nil {
 		return nil, err
 	}
 	r.counting.Store(true)
 	start := time.Now()
-	if err := sleepCtx(ctx, r.cfg.Duration); err != nil {
+	if err := SleepCtx(ctx, r.cfg.Duration); err != nil {
 		return nil, err
 	}
 	r.counting.Store(false)
@@ -313,7 +313,11 @@ func (r *ceilingRun) measure(ctx context.Context) (*CeilingResult, error) {
 	return res, nil
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
+// SleepCtx waits d or until ctx ends, and returns ctx's cause then.
+func SleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -27,7 +27,7 @@ func (r *scenarioRun) injectFaults(ctx context.Context) {
 		go func() {
 			defer wg.Done()
 			for next := f.At.D(); ; next += f.Every.D() {
-				if sleepCtx(ctx, time.Until(t0.Add(next))) != nil {
+				if SleepCtx(ctx, time.Until(t0.Add(next))) != nil {
 					return
 				}
 				ev := r.inject(ctx, f, time.Since(t0))
@@ -103,7 +103,7 @@ func (r *scenarioRun) killWorker(ctx context.Context, down time.Duration) (strin
 	r.workers = slices.DeleteFunc(r.workers, func(x *meshProc) bool { return x == w })
 	r.retired = append(r.retired, w)
 	r.mu.Unlock()
-	if err := sleepCtx(ctx, down); err != nil {
+	if err := SleepCtx(ctx, down); err != nil {
 		return w.name, err
 	}
 	nw, err := r.startWorker()
@@ -117,7 +117,7 @@ func (r *scenarioRun) killWorker(ctx context.Context, down time.Duration) (strin
 func (r *scenarioRun) killProducer(ctx context.Context, down time.Duration) (string, error) {
 	p := r.producers[0]
 	p.proc.Kill()
-	if err := sleepCtx(ctx, down); err != nil {
+	if err := SleepCtx(ctx, down); err != nil {
 		return p.name, err
 	}
 	np, err := r.startProducer(ctx, 0, p.addr)
@@ -139,7 +139,7 @@ func (r *scenarioRun) pauseWorker(ctx context.Context, d time.Duration) (string,
 	if err := w.proc.Signal(syscall.SIGSTOP); err != nil {
 		return w.name, err
 	}
-	err := sleepCtx(ctx, d)
+	err := SleepCtx(ctx, d)
 	if cerr := w.proc.Signal(syscall.SIGCONT); cerr != nil {
 		return w.name, cerr
 	}

@@ -508,7 +508,7 @@ func settledDBStats(ctx context.Context, adminURL, name string) (map[string]int6
 		return nil, err
 	}
 	for range 20 {
-		if err := sleepCtx(ctx, 300*time.Millisecond); err != nil {
+		if err := SleepCtx(ctx, 300*time.Millisecond); err != nil {
 			return nil, err
 		}
 		cur, err := dbStats(ctx, adminURL, name)

@@ -254,7 +254,7 @@ func (r *scenarioRun) startMesh(ctx context.Context) error {
 // waits for /readyz.
 func (r *scenarioRun) startProducer(ctx context.Context, i int, addr string) (*meshProc, error) {
 	if addr == "" {
-		port, err := freePort()
+		port, err := FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -277,7 +277,7 @@ func (r *scenarioRun) startProducer(ctx context.Context, i int, addr string) (*m
 
 // startWorker starts the next worker process (a fresh id and metrics port).
 func (r *scenarioRun) startWorker() (*meshProc, error) {
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}

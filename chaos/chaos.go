@@ -28,6 +28,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"time"
+
+	"github.com/agentmesh/agentmesh/bench"
 )
 
 // Kind is a fault kind.
@@ -223,27 +225,12 @@ func gap(rng *rand.Rand, g time.Duration) time.Duration {
 	return g/2 + time.Duration(rng.Int64N(int64(g)))
 }
 
-// sleepCtx waits d or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case <-t.C:
-		return nil
-	}
-}
-
 // pollCtx checks cond every 50 ms until it holds, within passes or ctx ends.
 func pollCtx(ctx context.Context, within time.Duration, cond func() bool) error {
 	ctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
 	for !cond() {
-		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+		if err := bench.SleepCtx(ctx, 50*time.Millisecond); err != nil {
 			return err
 		}
 	}

@@ -51,7 +51,7 @@ func (r *run) injectFaults(ctx context.Context, t0 time.Time, lg *bench.Proc) []
 	end := t0.Add(r.cfg.Duration - r.cfg.Tail)
 	next := t0.Add(r.cfg.FirstAt)
 	for {
-		if sleepCtx(ctx, time.Until(next)) != nil || lg.Exited() || time.Now().After(end) {
+		if bench.SleepCtx(ctx, time.Until(next)) != nil || lg.Exited() || time.Now().After(end) {
 			return out
 		}
 		kind := sch.next()
@@ -152,7 +152,7 @@ func (r *run) killWorker(ctx context.Context, ev *FaultEvent) ([]uuid.UUID, erro
 	w.proc.Kill()
 	r.dropWorker(w)
 	affected, err := r.aud.activeOf(ctx, w.id)
-	if serr := sleepCtx(ctx, r.cfg.Down); serr != nil {
+	if serr := bench.SleepCtx(ctx, r.cfg.Down); serr != nil {
 		return affected, serr
 	}
 	if _, werr := r.startWorker(ctx); werr != nil {
@@ -175,7 +175,7 @@ func (r *run) pauseWorker(ctx context.Context, ev *FaultEvent) ([]uuid.UUID, err
 		return nil, err
 	}
 	affected, err := r.aud.activeOf(ctx, w.id)
-	serr := sleepCtx(ctx, r.cfg.PauseFor)
+	serr := bench.SleepCtx(ctx, r.cfg.PauseFor)
 	if cerr := signal(w.proc, syscall.SIGCONT); cerr != nil {
 		return affected, cerr
 	}
@@ -194,7 +194,7 @@ func (r *run) killProducer(ctx context.Context, ev *FaultEvent) error {
 	ev.Target, ev.Method = "producer", "SIGKILL"
 	ev.at = time.Now()
 	p.Kill()
-	if err := sleepCtx(ctx, r.cfg.Down); err != nil {
+	if err := bench.SleepCtx(ctx, r.cfg.Down); err != nil {
 		return err
 	}
 	err := r.startProducer(ctx)

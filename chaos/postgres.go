@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/agentmesh/agentmesh/bench"
 )
 
 // Postgres is a private PostgreSQL cluster owned by a chaos run: initdb into
@@ -77,7 +79,7 @@ func StartPostgres(ctx context.Context, parent string) (*Postgres, error) {
 			return nil, err
 		}
 	}
-	if pg.Port, err = freePort(); err != nil {
+	if pg.Port, err = bench.FreePort(); err != nil {
 		return nil, err
 	}
 	if err := pg.run(ctx, pg.initdb, "-D", pg.data(), "-A", "trust", "-U", "postgres", "--no-sync"); err != nil {
@@ -156,7 +158,7 @@ func (pg *Postgres) Kill(ctx context.Context, down time.Duration) error {
 	sock := filepath.Join(pg.Dir, ".s.PGSQL."+strconv.Itoa(pg.Port))
 	_ = os.Remove(sock + ".lock")
 	_ = os.Remove(sock)
-	if err := sleepCtx(ctx, down); err != nil {
+	if err := bench.SleepCtx(ctx, down); err != nil {
 		return err
 	}
 	return pg.Start(ctx)

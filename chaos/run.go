@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -101,7 +100,7 @@ func (r *run) setup(ctx context.Context) error {
 		return err
 	}
 	r.aud = &auditor{db: r.db, schema: DefaultSchema}
-	port, err := freePort()
+	port, err := bench.FreePort()
 	if err != nil {
 		return err
 	}
@@ -154,7 +153,7 @@ func (r *run) startProducer(ctx context.Context) error {
 
 // startWorker starts the next worker and waits for its /metrics.
 func (r *run) startWorker(ctx context.Context) (*workerProc, error) {
-	port, err := freePort()
+	port, err := bench.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -322,16 +321,6 @@ func waitHTTP(ctx context.Context, p *bench.Proc, url string, within time.Durati
 		return fmt.Errorf("%s: %s did not answer 200 within %s: %w", p.Spec.Name, url, within, err)
 	}
 	return nil
-}
-
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 var errNoWorker = errors.New("no running worker")

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -304,7 +305,7 @@ func TestSlowClientsTimeOut(t *testing.T) {
 		_ = c.SetReadDeadline(time.Now().Add(within))
 		b, err := io.ReadAll(bufio.NewReader(c))
 		var ne net.Error
-		if err != nil && errorsAs(err, &ne) && ne.Timeout() {
+		if err != nil && errors.As(err, &ne) && ne.Timeout() {
 			return string(b), false
 		}
 		return string(b), true
@@ -346,12 +347,4 @@ func TestSlowClientsTimeOut(t *testing.T) {
 	if got := m.state(t); got != "0/" {
 		t.Errorf("slow clients changed the tasks: %s", got)
 	}
-}
-
-func errorsAs(err error, target *net.Error) bool {
-	ne, ok := err.(net.Error)
-	if ok {
-		*target = ne
-	}
-	return ok
 }

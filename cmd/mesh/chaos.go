@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -67,7 +68,7 @@ func runChaos(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	cfg.Binary = bin
 	stamp := time.Now().UTC().Format("20060102T150405Z")
-	cfg.Dir = filepath.Join(cmpOr(out, os.TempDir()), "tmp", stamp)
+	cfg.Dir = filepath.Join(cmp.Or(out, os.TempDir()), "tmp", stamp)
 	cfg.Progress = stderr
 	res, err := chaos.Run(ctx, cfg)
 	if err != nil {
@@ -104,13 +105,6 @@ func applyShort(cfg *chaos.Config, set map[string]bool) {
 	def("gap", func() { cfg.Gap = time.Second })
 	def("down", func() { cfg.Down = 500 * time.Millisecond })
 	def("tail", func() { cfg.Tail = 3 * time.Second })
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func writeChaos(dir, stamp string, res *chaos.Result) error {

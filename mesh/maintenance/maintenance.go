@@ -24,6 +24,7 @@ import (
 	"cmp"
 	"context"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -102,6 +103,8 @@ type Maintainer struct {
 	s   *store.Store
 	m   *metrics.Worker
 	log *slog.Logger
+
+	toldNoAutovacuum atomic.Bool // the "vacuuming ourselves" notice is logged once
 }
 
 // New returns a Maintainer. m may be nil.
@@ -120,33 +123,31 @@ func (mt *Maintainer) Run(ctx context.Context) {
 			t.Stop()
 		}
 	}()
-	leading := mt.campaign(ctx, false)
-	var isLeader atomic.Bool // the vacuumer's view: a VACUUM must not hold up the loop
-	isLeader.Store(leading)
-	vacuumed := make(chan struct{})
-	go func() { defer close(vacuumed); mt.vacuumer(ctx, &isLeader) }()
-	defer func() { <-vacuumed }()
+	var leading atomic.Bool // the vacuumer reads it too: a VACUUM must not hold up this loop
+	leading.Store(mt.campaign(ctx, false))
+	var wg sync.WaitGroup
+	wg.Go(func() { mt.vacuumer(ctx, &leading) })
+	defer wg.Wait()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-elect.C:
-			leading = mt.campaign(ctx, leading)
-			isLeader.Store(leading)
+			leading.Store(mt.campaign(ctx, leading.Load()))
 		case <-promote.C:
-			if leading {
+			if leading.Load() {
 				mt.Promote(ctx)
 			}
 		case <-reap.C:
-			if leading {
+			if leading.Load() {
 				mt.Reap(ctx)
 			}
 		case <-recoverT.C:
-			if leading {
+			if leading.Load() {
 				mt.Recover(ctx)
 			}
 		case <-sweep.C:
-			if leading {
+			if leading.Load() {
 				mt.Sweep(ctx)
 			}
 		}
@@ -330,28 +331,21 @@ func (mt *Maintainer) warn(ctx context.Context, what string, err error) {
 func (mt *Maintainer) vacuumer(ctx context.Context, leading *atomic.Bool) {
 	t := time.NewTicker(mt.cfg.VacuumInterval)
 	defer t.Stop()
-	told := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if leading.Load() {
+				mt.Vacuum(ctx)
+			}
 		}
-		if !leading.Load() {
-			continue
-		}
-		if !told {
-			told = mt.Vacuum(ctx, true)
-			continue
-		}
-		mt.Vacuum(ctx, false)
 	}
 }
 
 // Vacuum vacuums the tasks table when the server's autovacuum is off and
-// VacuumMinDead dead tuples piled up; it reports whether autovacuum was
-// off, logging that once when tell is set.
-func (mt *Maintainer) Vacuum(ctx context.Context, tell bool) bool {
+// VacuumMinDead dead tuples piled up; it reports whether autovacuum was off.
+func (mt *Maintainer) Vacuum(ctx context.Context) bool {
 	g, err := mt.s.Garbage(ctx)
 	if err != nil {
 		mt.warn(ctx, "reading the tasks table's dead tuples", err)
@@ -360,7 +354,7 @@ func (mt *Maintainer) Vacuum(ctx context.Context, tell bool) bool {
 	if g.Autovacuum {
 		return false
 	}
-	if tell {
+	if mt.toldNoAutovacuum.CompareAndSwap(false, true) {
 		mt.log.Info("PostgreSQL runs without autovacuum: the maintenance leader vacuums the tasks table itself",
 			slog.Int64("min_dead_tuples", mt.cfg.VacuumMinDead))
 	}

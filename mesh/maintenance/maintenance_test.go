@@ -158,7 +158,7 @@ func TestVacuumWithoutAutovacuum(t *testing.T) {
 	}, "the activations' dead tuples reported")
 	mt := maintenance.New(b.q, b.s, maintenance.Config{ID: "m1", VacuumMinDead: 200,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, nil)
-	if off := mt.Vacuum(ctx, false); off == before.Autovacuum {
+	if off := mt.Vacuum(ctx); off == before.Autovacuum {
 		t.Fatalf("Vacuum reported autovacuum off = %v, the server says on = %v", off, before.Autovacuum)
 	}
 	after, err := b.s.Garbage(ctx)

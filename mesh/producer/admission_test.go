@@ -101,14 +101,7 @@ func TestInsertQueueFull(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{cfg: func(c *producer.Config) { c.InsertQueue = 1; c.InsertBatch = 1; c.InsertConcurrency = 1 }})
 	ctx := context.Background()
-	tx, err := b.pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, "LOCK TABLE "+pgx.Identifier{b.schema, "tasks"}.Sanitize()+" IN SHARE MODE"); err != nil {
-		t.Fatal(err)
-	}
+	tx := b.lockTasks()
 	results := make(chan int, 4)
 	go func() { results <- b.post("/api/v1/tasks", `{"role":"QA"}`).status }()
 	meshtest.Eventually(t, 5*time.Second, func() bool {
@@ -156,14 +149,7 @@ func TestBatchQueueFull(t *testing.T) {
 func testBatchQueueFull(t *testing.T, keyed bool) {
 	b := setup(t, options{cfg: func(c *producer.Config) { c.InsertQueue = 150; c.InsertConcurrency = 1; c.MaxBatch = 100 }})
 	ctx := context.Background()
-	tx, err := b.pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, "LOCK TABLE "+pgx.Identifier{b.schema, "tasks"}.Sanitize()+" IN SHARE MODE"); err != nil {
-		t.Fatal(err)
-	}
+	tx := b.lockTasks()
 	var seq atomic.Int64
 	batch := func(n int) string {
 		specs := make([]string, n)
@@ -203,4 +189,20 @@ func testBatchQueueFull(t *testing.T, keyed bool) {
 	if w := b.written(); w.rows != int64(100+second) {
 		t.Fatalf("%d rows, want %d", w.rows, 100+second)
 	}
+}
+
+// lockTasks holds a SHARE lock on the tasks table, which blocks every
+// INSERT, until the returned transaction ends (at the latest at cleanup).
+func (b *bundle) lockTasks() pgx.Tx {
+	b.t.Helper()
+	ctx := context.Background()
+	tx, err := b.pool.Begin(ctx)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Cleanup(func() { _ = tx.Rollback(ctx) })
+	if _, err := tx.Exec(ctx, "LOCK TABLE "+pgx.Identifier{b.schema, "tasks"}.Sanitize()+" IN SHARE MODE"); err != nil {
+		b.t.Fatal(err)
+	}
+	return tx
 }

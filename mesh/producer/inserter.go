@@ -100,8 +100,7 @@ func (in *inserter) queue(specs []task.Spec, batch bool) chan insertRes {
 		return r.res
 	}
 	n := int64(len(specs))
-	if w := in.waiting.Add(n); w-n > 0 && w > int64(in.p.cfg.InsertQueue) {
-		in.waiting.Add(-n)
+	if !reserve(&in.waiting, n, int64(in.p.cfg.InsertQueue)) {
 		r.res <- insertRes{err: errQueueFull}
 		return r.res
 	}
@@ -249,8 +248,29 @@ func badSpec(err error, n int) (int, *task.FieldError) {
 	return i, &task.FieldError{Field: m[2], Msg: fe.Msg, Err: fe.Err}
 }
 
-// settle pushes the new tasks, answers the requests, then publishes.
+// reserve counts n more waiting tasks in c, unless that passes limit while
+// others already wait: a submission larger than the limit still goes when
+// nothing else waits.
+func reserve(c *atomic.Int64, n, limit int64) bool {
+	if w := c.Add(n); w-n > 0 && w > limit {
+		c.Add(-n)
+		return false
+	}
+	return true
+}
+
+// settle pushes and announces the new tasks, then answers the requests.
 func (in *inserter) settle(ctx context.Context, batch []*insertReq, res []store.Inserted) {
+	in.p.pending(ctx, res)
+	for _, r := range batch {
+		r.res <- insertRes{ins: res[:len(r.specs):len(r.specs)]}
+		res = res[len(r.specs):]
+	}
+}
+
+// pending pushes the tasks res created and hands their events to the
+// announcer.
+func (p *Producer) pending(ctx context.Context, res []store.Inserted) {
 	created := make([]task.Task, 0, len(res))
 	for _, r := range res {
 		if !r.Existing && !r.Conflict {
@@ -258,12 +278,8 @@ func (in *inserter) settle(ctx context.Context, batch []*insertReq, res []store.
 		}
 	}
 	at := time.Now() // before the push: no worker can observe the task earlier
-	in.p.push(ctx, created)
-	for _, r := range batch {
-		r.res <- insertRes{ins: res[:len(r.specs):len(r.specs)]}
-		res = res[len(r.specs):]
-	}
-	in.p.publishPending(ctx, created, at)
+	p.push(ctx, created)
+	p.publishPending(ctx, created, at)
 }
 
 // push makes new tasks pending in Redis and counts them for admission. A

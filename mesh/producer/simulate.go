@@ -135,7 +135,7 @@ func (s *simulator) send(in *inserter, specs []task.Spec) {
 		select {
 		case r := <-res: // already answered: refused (queue full, shutting down) or stored
 			if r.err != nil {
-				p.outcome(admitted[i].Role, 1, insertError(r.err))
+				p.outcome(admitted[i].Role, 1, insertError("storing the task", r.err))
 			} else {
 				p.outcome(admitted[i].Role, 1, nil)
 			}

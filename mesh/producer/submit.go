@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/agentmesh/agentmesh/mesh/metrics"
@@ -59,7 +60,7 @@ func (p *Producer) submitOne(w http.ResponseWriter, r *http.Request, in *inserte
 	}
 	ins, err := in.insert(r.Context(), sp)
 	if err != nil {
-		ae = insertError(err)
+		ae = insertError("storing the task", err)
 		p.outcome(sp.Role, 1, ae)
 		if !errors.Is(err, context.Canceled) {
 			writeError(w, ae)
@@ -88,8 +89,9 @@ func (p *Producer) decodeOne(w http.ResponseWriter, r *http.Request, decode func
 	return decode(body, r.Header.Get("Idempotency-Key"))
 }
 
-// insertError maps an inserter error to its answer; nil means stored.
-func insertError(err error) *apiError {
+// insertError maps an error of storing what (an inserter's or a batch
+// transaction's) to its answer; nil means stored.
+func insertError(what string, err error) *apiError {
 	switch {
 	case err == nil:
 		return nil
@@ -100,7 +102,7 @@ func insertError(err error) *apiError {
 	case errors.Is(err, context.Canceled):
 		return &apiError{Status: 499, Code: CodeUnavailable, Message: "client went away", Reason: metrics.ReasonError}
 	}
-	return asAPIError("storing the task", err)
+	return asAPIError(what, err)
 }
 
 func quote(s string) string { return `"` + truncate(s, 80) + `"` }
@@ -119,9 +121,9 @@ func (p *Producer) handleBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ae)
 		return
 	}
-	res, grouped, err := p.storeBatch(r.Context(), specs)
+	res, err := p.storeBatch(r.Context(), specs)
 	if err != nil {
-		ae = batchError(err)
+		ae = insertError("storing the batch", err)
 		p.outcomeSpecs(specs, ae)
 		if !errors.Is(err, context.Canceled) {
 			writeError(w, ae)
@@ -132,53 +134,29 @@ func (p *Producer) handleBatch(w http.ResponseWriter, r *http.Request) {
 	for i := range res {
 		out[i] = res[i].Task
 	}
-	if grouped { // the group commit pushed and announced them
-		p.outcomeSpecs(specs, nil)
-		writeJSON(w, http.StatusAccepted, tasksAnswer{Tasks: out})
-		return
-	}
-	created := make([]task.Task, 0, len(res))
-	for _, ins := range res {
-		if !ins.Existing {
-			created = append(created, ins.Task)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), insertTimeout)
-	defer cancel()
-	at := time.Now()
-	p.push(ctx, created)
 	p.outcomeSpecs(specs, nil)
 	writeJSON(w, http.StatusAccepted, tasksAnswer{Tasks: out})
-	p.publishPending(ctx, created, at)
 }
 
-// storeBatch stores a batch submission whole or not at all. grouped
-// reports that it went through the group commit, which has pushed and
-// announced the new tasks; otherwise that is the caller's job.
-func (p *Producer) storeBatch(ctx context.Context, specs []task.Spec) (res []store.Inserted, grouped bool, err error) {
-	keyed := false
-	for i := range specs {
-		keyed = keyed || specs[i].ClientKey != ""
+// storeBatch stores a batch submission whole or not at all, pushes its new
+// tasks and announces them.
+func (p *Producer) storeBatch(ctx context.Context, specs []task.Spec) ([]store.Inserted, error) {
+	if !slices.ContainsFunc(specs, func(sp task.Spec) bool { return sp.ClientKey != "" }) {
+		return p.tasks.insertBatch(ctx, specs) // the group commit pushes and announces
 	}
-	if !keyed {
-		res, err = p.tasks.insertBatch(ctx, specs)
-		return res, true, err
+	release, err := p.batchSlot(ctx, len(specs))
+	if err != nil {
+		return nil, err
 	}
-	release, ae := p.batchSlot(ctx, len(specs))
-	if ae != nil {
-		return nil, false, ae
+	res, err := p.s.InsertAtomic(ctx, specs, false)
+	release()
+	if err != nil {
+		return nil, err
 	}
-	defer release()
-	res, err = p.s.InsertAtomic(ctx, specs, false)
-	return res, false, err
-}
-
-// batchError maps an error of storeBatch to its answer.
-func batchError(err error) *apiError {
-	if errors.Is(err, errQueueFull) || errors.Is(err, errShuttingDown) || errors.Is(err, context.Canceled) {
-		return insertError(err)
-	}
-	return asAPIError("storing the batch", err)
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), insertTimeout)
+	defer cancel()
+	p.pending(pctx, res)
+	return res, nil
 }
 
 // batchSlot bounds the batch path as the group-commit queue bounds single
@@ -186,17 +164,15 @@ func batchError(err error) *apiError {
 // batch beyond that gets 429 at once, unless nothing else waits), and at most
 // Config.InsertConcurrency transactions run at once. The returned func frees
 // the slot.
-func (p *Producer) batchSlot(ctx context.Context, n int) (func(), *apiError) {
-	waiting := p.batchWaiting.Add(int64(n))
-	if prev := waiting - int64(n); prev > 0 && waiting > int64(p.cfg.InsertQueue) {
-		p.batchWaiting.Add(-int64(n))
+func (p *Producer) batchSlot(ctx context.Context, n int) (func(), error) {
+	if !reserve(&p.batchWaiting, int64(n), int64(p.cfg.InsertQueue)) {
 		return nil, errOverloaded("too many batch submissions waiting to be stored; retry shortly", p.cfg.RetryAfter)
 	}
 	select {
 	case p.batchSem <- struct{}{}:
 	case <-ctx.Done():
 		p.batchWaiting.Add(-int64(n))
-		return nil, insertError(ctx.Err())
+		return nil, ctx.Err()
 	}
 	return func() {
 		<-p.batchSem

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"time"
 
@@ -123,15 +122,7 @@ func (w *Worker) recoverFinished(ctx context.Context, batch []outcome, applied m
 		if applied[o.t.ID] != nil {
 			continue
 		}
-		var t task.Task
-		w.retry(ctx, "get", func() error {
-			var err error
-			t, err = w.s.Get(ctx, o.t.ID)
-			if errors.Is(err, task.ErrNotFound) {
-				return nil
-			}
-			return err
-		})
+		t := w.getTask(ctx, o.t.ID)
 		if t.WorkerID == w.cfg.ID && t.Attempts == o.t.Attempts && t.State != task.Active && t.State != task.Pending {
 			applied[t.ID] = &t
 		}

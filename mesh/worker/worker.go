@@ -400,6 +400,13 @@ func (w *Worker) activate(ctx context.Context, role task.Role, items []queue.Ite
 
 // ownActive reports whether id is active for this worker in PostgreSQL.
 func (w *Worker) ownActive(ctx context.Context, id uuid.UUID) (task.Task, bool) {
+	t := w.getTask(ctx, id)
+	return t, t.State == task.Active && t.WorkerID == w.cfg.ID
+}
+
+// getTask reads id from PostgreSQL, retrying errors; the zero Task when
+// the row is gone.
+func (w *Worker) getTask(ctx context.Context, id uuid.UUID) task.Task {
 	var t task.Task
 	w.retry(ctx, "get", func() error {
 		var err error
@@ -409,7 +416,7 @@ func (w *Worker) ownActive(ctx context.Context, id uuid.UUID) (task.Task, bool) 
 		}
 		return err
 	})
-	return t, t.State == task.Active && t.WorkerID == w.cfg.ID
+	return t
 }
 
 // executor runs jobs of one role until jobs is closed.
@@ -474,9 +481,6 @@ func (w *Worker) retry(ctx context.Context, name string, op func() error) int {
 // connection broke may arrive twice, identical; consumers see the same
 // event again, never a different one.
 func (w *Worker) publish(ctx context.Context, events []task.Event) {
-	if len(events) == 0 {
-		return
-	}
 	w.retry(ctx, "publish", func() error { return w.q.Publish(ctx, events) })
 }
 
